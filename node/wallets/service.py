@@ -1,0 +1,215 @@
+"""Hot wallets: add (imported or generated), read, list, update; secrets; the wallet lock."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, or_, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from node.chain.addresses import AddressError, parse_address
+from node.clock import iso_from_ms, now_ms
+from node.config import NetworkProfile
+from node.crypto import SecretBox
+from node.ids import new_id
+from node.wallets.keys import MnemonicError, WalletKeys, derive_keys, generate_mnemonic
+from node.wallets.models import HotWallet, HotWalletType
+from node.wallets.schemas import WalletCreate, WalletOut, WalletSecret, WalletUpdate
+from node.web import conflict, field_error, not_found
+
+
+def _associated_data(network: str, payment_key_hash: str) -> bytes:
+    return f"paynode hot-wallet {network} {payment_key_hash}".encode()
+
+
+def add_wallet(
+    session: Session, box: SecretBox, profile: NetworkProfile, request: WalletCreate
+) -> HotWallet:
+    if request.network is not None and request.network != profile.display_name:
+        raise field_error("network", f"this node serves {profile.display_name}")
+    collection = _collection_address(request.collection_address, profile)
+    if request.wallet_mnemonic is None:
+        mnemonic = generate_mnemonic()
+    else:
+        mnemonic = request.wallet_mnemonic.get_secret_value()
+    try:
+        keys = derive_keys(mnemonic, profile.network_id)
+    except MnemonicError as error:
+        raise field_error("walletMnemonic", str(error)) from error
+    existing = _find_by_key_hash(session, profile.name, keys.payment_key_hash)
+    if existing is not None:
+        raise conflict("this wallet exists already", existing.id, to_out(existing))
+    wallet = _new_wallet(box, profile, request, keys, collection, mnemonic)
+    session.add(wallet)
+    try:
+        session.commit()
+    except IntegrityError as error:  # a concurrent add of the same wallet won the race
+        session.rollback()
+        raced = _find_by_key_hash(session, profile.name, keys.payment_key_hash)
+        if raced is None:
+            raise
+        raise conflict("this wallet exists already", raced.id, to_out(raced)) from error
+    return wallet
+
+
+def _new_wallet(
+    box: SecretBox,
+    profile: NetworkProfile,
+    request: WalletCreate,
+    keys: WalletKeys,
+    collection: str | None,
+    mnemonic: str,
+) -> HotWallet:
+    now = now_ms()
+    aad = _associated_data(profile.name, keys.payment_key_hash)
+    phrase = " ".join(mnemonic.lower().split())
+    return HotWallet(
+        id=new_id(),
+        network=profile.name,
+        type=request.type,
+        payment_key_hash=keys.payment_key_hash,
+        stake_key_hash=keys.stake_key_hash,
+        address=keys.address,
+        collection_address=collection,
+        note=request.note,
+        encrypted_mnemonic=box.encrypt(phrase.encode(), aad),
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _collection_address(address: str | None, profile: NetworkProfile) -> str | None:
+    if address is None:
+        return None
+    try:
+        parse_address(address, profile.network_id)
+    except AddressError as error:
+        raise field_error("collectionAddress", str(error)) from error
+    return address
+
+
+def _find_by_key_hash(session: Session, network: str, payment_key_hash: str) -> HotWallet | None:
+    query = select(HotWallet).where(
+        HotWallet.network == network, HotWallet.payment_key_hash == payment_key_hash
+    )
+    return session.exec(query).first()
+
+
+def get_wallet(session: Session, profile: NetworkProfile, wallet_id: str) -> HotWallet:
+    wallet = session.get(HotWallet, wallet_id)
+    if wallet is None or wallet.network != profile.name:
+        raise not_found("wallet")
+    return wallet
+
+
+def list_wallets(
+    session: Session,
+    profile: NetworkProfile,
+    wallet_type: HotWalletType | None,
+    limit: int,
+    cursor_id: str | None,
+) -> list[HotWallet]:
+    query = select(HotWallet).where(HotWallet.network == profile.name)
+    if wallet_type is not None:
+        query = query.where(HotWallet.type == wallet_type)
+    if cursor_id:
+        query = query.where(col(HotWallet.id) < cursor_id)
+    return list(session.exec(query.order_by(col(HotWallet.id).desc()).limit(limit)))
+
+
+def update_wallet(session: Session, profile: NetworkProfile, request: WalletUpdate) -> HotWallet:
+    wallet = get_wallet(session, profile, request.id)
+    if "collection_address" in request.model_fields_set:
+        wallet.collection_address = _collection_address(request.collection_address, profile)
+    if "note" in request.model_fields_set:
+        wallet.note = request.note
+    wallet.updated_at = now_ms()
+    session.add(wallet)
+    session.commit()
+    return wallet
+
+
+def reveal_mnemonic(box: SecretBox, wallet: HotWallet) -> str:
+    aad = _associated_data(wallet.network, wallet.payment_key_hash)
+    return box.decrypt(wallet.encrypted_mnemonic, aad).decode()
+
+
+def wallet_keys(box: SecretBox, wallet: HotWallet, network_id: int) -> WalletKeys:
+    """The signing key, checked against the stored key hash so a wrong secret can never sign."""
+    keys = derive_keys(reveal_mnemonic(box, wallet), network_id)
+    if keys.payment_key_hash != wallet.payment_key_hash:
+        raise ValueError(f"wallet {wallet.id}: decrypted mnemonic does not match its key hash")
+    return keys
+
+
+def to_out(wallet: HotWallet, mnemonic: str | None = None) -> WalletOut:
+    return WalletOut(
+        id=wallet.id,
+        type=wallet.type,
+        network=wallet.network,
+        wallet_vkey=wallet.payment_key_hash,
+        wallet_address=wallet.address,
+        stake_key_hash=wallet.stake_key_hash,
+        collection_address=wallet.collection_address,
+        note=wallet.note,
+        locked_at=iso_from_ms(wallet.locked_at) if wallet.locked_at is not None else None,
+        created_at=iso_from_ms(wallet.created_at),
+        updated_at=iso_from_ms(wallet.updated_at),
+        secret=WalletSecret(mnemonic=mnemonic) if mnemonic is not None else None,
+    )
+
+
+class WalletBusy(Exception):
+    """Another spender holds the wallet lock."""
+
+
+def try_lock_wallet(engine: Engine, wallet_id: str, holder: str, timeout_ms: int) -> bool:
+    """Take the wallet lock if it is free or its holder let it expire. One atomic UPDATE, so it
+    holds across threads, processes and node replicas sharing one database."""
+    now = now_ms()
+    statement = (
+        update(HotWallet)
+        .where(col(HotWallet.id) == wallet_id)
+        .where(
+            or_(
+                col(HotWallet.lock_holder).is_(None),
+                col(HotWallet.locked_at) < now - timeout_ms,
+                col(HotWallet.lock_holder) == holder,
+            )
+        )
+        .values(lock_holder=holder, locked_at=now)
+    )
+    with engine.begin() as connection:
+        return connection.execute(statement).rowcount == 1
+
+
+def unlock_wallet(engine: Engine, wallet_id: str, holder: str) -> bool:
+    """Release the lock if `holder` still has it (an expired holder must not free a new one's)."""
+    statement = (
+        update(HotWallet)
+        .where(col(HotWallet.id) == wallet_id, col(HotWallet.lock_holder) == holder)
+        .values(lock_holder=None, locked_at=None)
+    )
+    with engine.begin() as connection:
+        return connection.execute(statement).rowcount == 1
+
+
+@contextmanager
+def wallet_lock(
+    engine: Engine, wallet_id: str, *, timeout_ms: int, wait_ms: int = 0, poll_ms: int = 50
+) -> Iterator[str]:
+    """Hold a wallet's lock for the block; waits up to `wait_ms`, then raises WalletBusy."""
+    holder = secrets.token_hex(16)
+    deadline = now_ms() + wait_ms
+    while not try_lock_wallet(engine, wallet_id, holder, timeout_ms):
+        if now_ms() >= deadline:
+            raise WalletBusy(f"wallet {wallet_id} is locked by another spender")
+        time.sleep(poll_ms / 1000)
+    try:
+        yield holder
+    finally:
+        unlock_wallet(engine, wallet_id, holder)

@@ -1,0 +1,135 @@
+"""What every router shares: the Masumi envelope, errors that name the field, keyset pages."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, Literal, TypeVar
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+DataT = TypeVar("DataT")
+
+
+class Success(BaseModel, Generic[DataT]):
+    """`{"status": "success", "data": ...}`"""
+
+    status: Literal["success"] = "success"
+    data: DataT
+
+
+def success(data: DataT) -> Success[DataT]:
+    return Success[DataT](data=data)
+
+
+class ErrorBody(BaseModel):
+    message: str
+    code: str
+    fields: list[str] = Field(default_factory=list)
+
+
+class ErrorResponse(BaseModel):
+    """`{"status": "error", "error": {"message", "code"}}`; a 409 adds `id` and `object`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: Literal["error"] = "error"
+    error: ErrorBody
+
+
+class ApiError(Exception):
+    """An error the API answers with its status and a message for the caller."""
+
+    def __init__(
+        self,
+        status_code: int,
+        message: str,
+        *,
+        code: str,
+        fields: list[str] | None = None,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+        self.code = code
+        self.fields = fields or []
+        self.extra = extra or {}
+        self.headers = headers
+
+
+def field_error(field: str, message: str, status_code: int = 422) -> ApiError:
+    """Bad input in one field: the message starts with the field's name, as validation errors do."""
+    return ApiError(status_code, f"{field}: {message}", code="invalid_field", fields=[field])
+
+
+def conflict(message: str, existing_id: str, existing: BaseModel) -> ApiError:
+    """A duplicate create: 409 with the existing object, so a retry can carry on with it."""
+    body = {"id": existing_id, "object": jsonable_encoder(existing, by_alias=True)}
+    return ApiError(409, message, code="conflict", extra=body)
+
+
+def not_found(what: str) -> ApiError:
+    return ApiError(404, f"{what} not found", code="not_found")
+
+
+def _error_response(error: ApiError) -> JSONResponse:
+    body = ErrorResponse(
+        error=ErrorBody(message=error.message, code=error.code, fields=error.fields)
+    ).model_dump()
+    body.update(error.extra)
+    return JSONResponse(status_code=error.status_code, content=body, headers=error.headers)
+
+
+def _field_name(location: tuple[int | str, ...]) -> str:
+    parts = [str(part) for part in location if part not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+async def _on_api_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ApiError)
+    return _error_response(error)
+
+
+async def _on_validation_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    problems = [(_field_name(tuple(item["loc"])), item["msg"]) for item in error.errors()]
+    message = "; ".join(f"{field}: {text.removeprefix('Value error, ')}" for field, text in problems)
+    fields = list(dict.fromkeys(field for field, _ in problems))
+    return _error_response(ApiError(422, message, code="validation_error", fields=fields))
+
+
+async def _on_http_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+    return _error_response(
+        ApiError(
+            error.status_code,
+            str(error.detail),
+            code=code.get(error.status_code, "http_error"),
+            headers=dict(error.headers) if error.headers else None,
+        )
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _on_api_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": text}
+    for status, text in (
+        (401, "Missing, unknown or revoked API key"),
+        (403, "The API key lacks the permission or the network"),
+        (422, "Invalid input; the message names the field"),
+    )
+}
+
+DEFAULT_PAGE_SIZE = 10
+MAX_PAGE_SIZE = 100

@@ -1,0 +1,107 @@
+"""The permission matrix: every route of the app x no key, read, pay, admin, revoked, other network."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from fastapi.routing import APIRoute
+from sqlmodel import Session
+
+from node.app import API_PREFIX, DOMAIN_ROUTERS, create_app
+from node.auth.api import RequirePermission
+from node.auth.schemas import Permission
+from node.crypto import SecretBox
+from tests.conftest import LiveNode, make_key
+
+PUBLIC_PATHS = {"/health", "/api/v1/health"}
+
+
+def api_routes() -> Iterator[tuple[str, APIRoute]]:
+    for router in DOMAIN_ROUTERS:
+        for route in router.routes:
+            assert isinstance(route, APIRoute)
+            yield API_PREFIX + route.path, route
+
+
+def guarded_routes() -> Iterator[tuple[str, str, Permission | None]]:
+    for path, route in api_routes():
+        if path in PUBLIC_PATHS:
+            continue
+        guards = [
+            dependency.call
+            for dependency in route.dependant.dependencies
+            if isinstance(dependency.call, RequirePermission)
+        ]
+        assert len(guards) == 1, f"{route.path} must declare exactly one permission"
+        guard = guards[0]
+        assert isinstance(guard, RequirePermission)
+        for method in sorted(route.methods):
+            yield method, path, guard.permission
+
+
+ROUTES = list(guarded_routes())
+GRANTS = {
+    "read": {Permission.READ},
+    "pay": {Permission.READ, Permission.PAY},
+    "admin": {Permission.READ, Permission.PAY, Permission.ADMIN},
+}
+
+
+def test_every_route_is_public_or_guarded() -> None:
+    documented = {
+        (method.upper(), path)
+        for path, operations in create_app(None).openapi()["paths"].items()
+        for method in operations
+        if path not in PUBLIC_PATHS
+    }
+    assert documented == {(method, path) for method, path, _ in ROUTES}
+    assert len(ROUTES) >= 9
+
+
+@pytest.fixture
+def tokens(node: LiveNode, session: Session, secret_box: SecretBox) -> dict[str, str]:
+    keys = {
+        "read": make_key(session, secret_box, permission="Read"),
+        "pay": make_key(session, secret_box, permission="ReadAndPay"),
+        "admin": make_key(session, secret_box, permission="Admin"),
+        "other_network": make_key(session, secret_box, permission="ReadAndPay", NetworkLimit=["Mainnet"]),
+        "revoked": make_key(session, secret_box, permission="Admin"),
+    }
+    with node.client(keys["admin"]) as admin:
+        me = admin.get("/api/v1/api-key-status", headers={"token": keys["revoked"]}).json()
+        admin.request("DELETE", "/api/v1/api-key", json={"id": me["data"]["id"]})
+    return keys
+
+
+def call(node: LiveNode, token: str | None, method: str, path: str) -> httpx.Response:
+    with node.client(token) as client:
+        return client.request(method, path)
+
+
+@pytest.mark.parametrize(("method", "path", "needed"), ROUTES)
+def test_permission_matrix(
+    node: LiveNode,
+    tokens: dict[str, str],
+    method: str,
+    path: str,
+    needed: Permission | None,
+) -> None:
+    assert call(node, None, method, path).status_code == 401
+    assert call(node, tokens["revoked"], method, path).status_code == 401
+    for holder, granted in GRANTS.items():
+        status = call(node, tokens[holder], method, path).status_code
+        if needed is None or needed in granted:
+            assert status not in (401, 403), (holder, status)
+        else:
+            assert status == 403, (holder, status)
+    other = call(node, tokens["other_network"], method, path).status_code
+    assert other == (403 if needed is not None else 200)
+
+
+def test_public_routes_need_no_key(node: LiveNode) -> None:
+    for path in PUBLIC_PATHS:
+        response = call(node, None, "GET", path)
+        assert response.status_code == 200
+        assert response.json()["data"]["status"] == "ok"
