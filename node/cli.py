@@ -34,7 +34,9 @@ NetworkOption = Annotated[
 
 def _settings(**overrides: Any) -> Settings:
     try:
-        return load_settings(**{key: value for key, value in overrides.items() if value is not None})
+        return load_settings(
+            **{key: value for key, value in overrides.items() if value is not None}
+        )
     except ConfigError as error:
         console.print(f"[red]paynode: invalid configuration:[/red] {error}")
         raise typer.Exit(2) from error

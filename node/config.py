@@ -137,7 +137,9 @@ def default_config_dir() -> Path:
 
 def load_profile(name: str, config_dir: Path | None = None) -> NetworkProfile:
     if name not in NETWORK_NAMES:
-        raise ConfigError(f"{ENV_PREFIX}NETWORK: unknown network {name!r}, expected one of {NETWORK_NAMES}")
+        raise ConfigError(
+            f"{ENV_PREFIX}NETWORK: unknown network {name!r}, expected one of {NETWORK_NAMES}"
+        )
     path = (config_dir or default_config_dir()) / f"{name}.toml"
     try:
         raw = tomllib.loads(path.read_text())
@@ -152,7 +154,7 @@ def load_profile(name: str, config_dir: Path | None = None) -> NetworkProfile:
 
 
 class Settings(BaseSettings):
-    """The node's settings. Environment variables PAYNODE_<KEY>, or a TOML file in PAYNODE_CONFIG_FILE."""
+    """The node's settings: variables PAYNODE_<KEY>, or a TOML file named in PAYNODE_CONFIG_FILE."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
 
@@ -168,6 +170,14 @@ class Settings(BaseSettings):
     blockfrost_url: str | None = None
     wallet_lock_timeout_s: int = Field(default=300, gt=0)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+
+    @field_validator(
+        "encryption_key", "admin_key", "blockfrost_project_id", "blockfrost_url", mode="before"
+    )
+    @classmethod
+    def _empty_means_unset(cls, value: object) -> object:
+        # docker-compose passes `${VAR:-}` through as an empty string
+        return None if value == "" else value
 
     @field_validator("database_url")
     @classmethod
@@ -220,7 +230,7 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Settings from the environment (and PAYNODE_CONFIG_FILE), with a ConfigError naming the key."""
+    """Settings from the environment (and PAYNODE_CONFIG_FILE); a ConfigError names the key."""
     _refuse_unknown_variables()
     toml_file = os.environ.get(f"{ENV_PREFIX}CONFIG_FILE")
     if toml_file and not Path(toml_file).is_file():

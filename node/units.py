@@ -1,4 +1,4 @@
-"""Amounts of one unit: lovelace ("" or "lovelace") or a native asset (policy id + asset name hex)."""
+"""Amounts of one unit: lovelace ("" or "lovelace") or a native asset (policy id + name hex)."""
 
 from __future__ import annotations
 

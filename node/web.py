@@ -98,7 +98,9 @@ async def _on_api_error(_request: Request, error: Exception) -> JSONResponse:
 async def _on_validation_error(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
     problems = [(_field_name(tuple(item["loc"])), item["msg"]) for item in error.errors()]
-    message = "; ".join(f"{field}: {text.removeprefix('Value error, ')}" for field, text in problems)
+    message = "; ".join(
+        f"{field}: {text.removeprefix('Value error, ')}" for field, text in problems
+    )
     fields = list(dict.fromkeys(field for field, _ in problems))
     return _error_response(ApiError(422, message, code="validation_error", fields=fields))
 

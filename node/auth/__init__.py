@@ -1,1 +1,1 @@
-"""API keys: stored as keyed hashes, permissions read / pay / admin, network limits, usage credits."""
+"""API keys: keyed hashes, permissions read / pay / admin, network limits, usage credits."""

@@ -8,7 +8,14 @@ from fastapi import APIRouter, Body, Depends, Query, Security
 from fastapi.security import APIKeyHeader
 
 from node.auth import service
-from node.auth.schemas import ApiKeyCreate, ApiKeyDelete, ApiKeyList, ApiKeyOut, ApiKeyUpdate, Permission
+from node.auth.schemas import (
+    ApiKeyCreate,
+    ApiKeyDelete,
+    ApiKeyList,
+    ApiKeyOut,
+    ApiKeyUpdate,
+    Permission,
+)
 from node.auth.service import Caller
 from node.runtime import RuntimeDep, SessionDep
 from node.web import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ApiError, Success, success

@@ -42,7 +42,9 @@ class ApiKeyCreate(BaseModel):
     can_admin: bool | None = Field(default=None, alias="canAdmin")
     permission: LegacyPermission | None = None
     usage_limited: bool = Field(default=True, alias="usageLimited")
-    usage_credits: list[UnitAmount] = Field(default_factory=list, alias="UsageCredits", max_length=25)
+    usage_credits: list[UnitAmount] = Field(
+        default_factory=list, alias="UsageCredits", max_length=25
+    )
     network_limit: Annotated[list[NetworkDisplayName], Field(min_length=1)] = Field(
         default_factory=lambda: list(ALL_NETWORKS), alias="NetworkLimit"
     )

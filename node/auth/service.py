@@ -17,8 +17,8 @@ from node.auth.schemas import (
     Permission,
     legacy_permission,
 )
-from node.crypto import SecretBox
 from node.clock import iso_from_ms, now_ms
+from node.crypto import SecretBox
 from node.ids import new_id
 from node.units import MAX_AMOUNT, UnitAmount, UnitDelta
 from node.web import ApiError, field_error, not_found
@@ -261,7 +261,7 @@ def to_out(session: Session, key: ApiKey, token: str | None = None) -> ApiKeyOut
         permission=legacy_permission(key.can_read, key.can_pay, key.can_admin),
         usage_limited=key.usage_limited,
         remaining_usage_credits=credits_of(session, key.id),
-        network_limit=key.network_limit,  # type: ignore[arg-type]
+        network_limit=key.network_limit,
         status=key.status,
         created_at=iso_from_ms(key.created_at),
         updated_at=iso_from_ms(key.updated_at),

@@ -1,1 +1,1 @@
-"""The chain port, its Blockfrost adapter, transaction builders and the submitter. No HTTP, no tables."""
+"""The chain port, its Blockfrost adapter, tx builders and the submitter. No HTTP, no tables."""

@@ -21,7 +21,7 @@ class ParsedAddress:
 
 
 def parse_address(text: str, network_id: int) -> ParsedAddress:
-    """Decode a bech32 Shelley address and check that it belongs to `network_id` (0 test, 1 main)."""
+    """Decode a bech32 Shelley address; it must belong to `network_id` (0 test, 1 main)."""
     try:
         address = Address.from_primitive(text)
     except Exception as error:  # pycardano raises several types for malformed input
@@ -36,7 +36,9 @@ def parse_address(text: str, network_id: int) -> ParsedAddress:
     stake = address.staking_part
     return ParsedAddress(
         bech32=text,
-        payment_key_hash=payment.payload.hex() if isinstance(payment, VerificationKeyHash) else None,
+        payment_key_hash=payment.payload.hex()
+        if isinstance(payment, VerificationKeyHash)
+        else None,
         script_hash=payment.payload.hex() if isinstance(payment, ScriptHash) else None,
         stake_key_hash=stake.payload.hex() if isinstance(stake, VerificationKeyHash) else None,
         network_id=actual,

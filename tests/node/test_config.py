@@ -60,6 +60,11 @@ def test_invalid_setting_names_the_key(
         load_settings()
 
 
+def test_empty_optional_variable_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYNODE_ADMIN_KEY", "")
+    assert load_settings().admin_key is None
+
+
 def test_real_network_requires_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PAYNODE_NETWORK", "preprod")
     with pytest.raises(ConfigError, match="PAYNODE_ENCRYPTION_KEY"):
@@ -158,5 +163,5 @@ def test_profile_whose_address_is_not_its_script_is_refused(tmp_path: Path) -> N
         'script_hash = "a15ce9d82d2f67645fc624e2edac03c6f1c106d0ad1af5815a3b14ad"',
     )
     (tmp_path / "mainnet.toml").write_text(broken)
-    with pytest.raises(ConfigError, match="does not pay to escrow.script_hash"):
+    with pytest.raises(ConfigError, match=r"does not pay to escrow\.script_hash"):
         load_profile("mainnet", tmp_path)

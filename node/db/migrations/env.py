@@ -1,4 +1,4 @@
-"""Alembic environment: the engine comes from the caller (node.db.migrate), never from a URL here."""
+"""Alembic environment: the engine comes from the caller (node.db.migrate), not from a URL."""
 
 from __future__ import annotations
 

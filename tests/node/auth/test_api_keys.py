@@ -35,9 +35,7 @@ def test_created_key_works_and_is_shown_only_once(node: LiveNode, admin: httpx.C
 def test_database_keeps_no_usable_key(node: LiveNode, admin: httpx.Client, engine: Engine) -> None:
     token = str(create(admin, canRead=True)["token"])
     with engine.connect() as connection:
-        dump = " ".join(
-            str(row) for row in connection.execute(text("SELECT * FROM api_key")).all()
-        )
+        dump = " ".join(str(row) for row in connection.execute(text("SELECT * FROM api_key")).all())
     assert token not in dump
     assert token[len("paynode_") :] not in dump
     # A stolen database is no key: its rows do not authenticate, under any secret.

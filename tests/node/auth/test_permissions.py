@@ -1,4 +1,4 @@
-"""The permission matrix: every route of the app x no key, read, pay, admin, revoked, other network."""
+"""The permission matrix: every route x no key, read, pay, admin, revoked, other network."""
 
 from __future__ import annotations
 
@@ -66,7 +66,9 @@ def tokens(node: LiveNode, session: Session, secret_box: SecretBox) -> dict[str,
         "read": make_key(session, secret_box, permission="Read"),
         "pay": make_key(session, secret_box, permission="ReadAndPay"),
         "admin": make_key(session, secret_box, permission="Admin"),
-        "other_network": make_key(session, secret_box, permission="ReadAndPay", NetworkLimit=["Mainnet"]),
+        "other_network": make_key(
+            session, secret_box, permission="ReadAndPay", NetworkLimit=["Mainnet"]
+        ),
         "revoked": make_key(session, secret_box, permission="Admin"),
     }
     with node.client(keys["admin"]) as admin:

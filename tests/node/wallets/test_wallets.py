@@ -45,8 +45,12 @@ def test_known_mnemonic_derives_the_cip1852_address() -> None:
 
 def test_import_and_read_back(admin: httpx.Client) -> None:
     response = add(
-        admin, type="Selling", walletMnemonic=KNOWN_MNEMONIC, note="seller 1",
-        collectionAddress=TESTNET_ADDRESS, network="Devnet",
+        admin,
+        type="Selling",
+        walletMnemonic=KNOWN_MNEMONIC,
+        note="seller 1",
+        collectionAddress=TESTNET_ADDRESS,
+        network="Devnet",
     )
     assert response.status_code == 200, response.text
     wallet = response.json()["data"]
@@ -167,7 +171,9 @@ def _stored_wallet(session: Session, secret_box: SecretBox) -> HotWallet:
     from node.config import load_profile
     from node.wallets.schemas import WalletCreate
 
-    request = WalletCreate.model_validate({"type": "Purchasing", "walletMnemonic": generate_mnemonic()})
+    request = WalletCreate.model_validate(
+        {"type": "Purchasing", "walletMnemonic": generate_mnemonic()}
+    )
     return service.add_wallet(session, secret_box, load_profile("devnet"), request)
 
 
@@ -206,9 +212,11 @@ def test_wallet_lock_waits_then_gives_up_and_expires(
     wallet = _stored_wallet(session, secret_box)
     assert service.try_lock_wallet(engine, wallet.id, "first", timeout_ms=60_000)
     assert not service.try_lock_wallet(engine, wallet.id, "second", timeout_ms=60_000)
-    with pytest.raises(service.WalletBusy):
-        with service.wallet_lock(engine, wallet.id, timeout_ms=60_000, wait_ms=100):
-            pass
+    with (
+        pytest.raises(service.WalletBusy),
+        service.wallet_lock(engine, wallet.id, timeout_ms=60_000, wait_ms=100),
+    ):
+        pass
     # A holder that outlived the timeout loses the lock, and cannot release its successor's.
     time.sleep(0.01)
     assert service.try_lock_wallet(engine, wallet.id, "second", timeout_ms=5)
@@ -217,9 +225,7 @@ def test_wallet_lock_waits_then_gives_up_and_expires(
     assert service.try_lock_wallet(engine, wallet.id, "third", timeout_ms=60_000)
 
 
-def test_locked_wallet_shows_lock_time(
-    admin: httpx.Client, engine: Engine, node: LiveNode
-) -> None:
+def test_locked_wallet_shows_lock_time(admin: httpx.Client, engine: Engine, node: LiveNode) -> None:
     wallet = add(admin, type="Selling").json()["data"]
     assert wallet["lockedAt"] is None
     assert service.try_lock_wallet(engine, wallet["id"], "worker", timeout_ms=60_000)
