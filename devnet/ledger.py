@@ -627,7 +627,7 @@ class Ledger:
             previous_hash=previous,
             epoch=slot // EPOCH_LENGTH_SLOTS,
             epoch_slot=slot % EPOCH_LENGTH_SLOTS,
-            size=sum(r.tx.size for r in records),
+            size=sum(len(r.tx.cbor) for r in records),
             fees=sum(r.tx.fee for r in records),
             output=sum(o.coin for r in records for o in r.tx.outputs),
         )
@@ -971,7 +971,7 @@ class Ledger:
                 output_amount=_amounts(coin, assets),
                 fees=tx.fee,
                 deposit=0,
-                size=tx.size,
+                size=len(tx.cbor),  # Blockfrost counts the whole CBOR
                 invalid_before=tx.validity_start,
                 invalid_hereafter=tx.ttl,
                 utxo_count=len(tx.inputs) + len(tx.outputs),

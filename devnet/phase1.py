@@ -132,7 +132,10 @@ class DecodedTx:
 
     @property
     def size(self) -> int:
-        return len(self.cbor)
+        """The size the ledger charges and limits: Alonzo's size computation encodes
+        [body, witnesses, auxiliary data] without the is-valid flag, one byte less than the
+        whole (the array header is one byte for 3 items as for 4)."""
+        return len(self.cbor) - 1
 
     @property
     def hash_hex(self) -> str:
