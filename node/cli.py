@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -82,15 +83,53 @@ def serve(
 
 @app.command()
 def up(
-    port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="Port of the node's API")] = None,
+    devnet_port: Annotated[int, typer.Option(help="Port of the devnet's API")] = 3030,
 ) -> None:
-    """Everything on one machine with no set-up: the node on SQLite, on the devnet profile."""
+    """Everything on one machine with no set-up: a devnet, and the node on SQLite against it."""
+    from devnet.server import DevnetConfig, DevnetServer  # here: the ledger is slow to import
+
     settings = _settings(network="devnet", port=port)
-    console.print(
-        "[yellow]paynode up: no chain is attached yet[/yellow] - this build has no devnet, so "
-        "the node serves its API (keys, wallets) without a ledger behind it."
+    state = settings.data_dir / "devnet-state.json"
+    devnet = DevnetServer(DevnetConfig(port=devnet_port, state_path=state))
+    devnet.start()
+    console.print(f"devnet: Blockfrost API at {devnet.blockfrost_url} (state in {state})")
+    console.print(f"devnet: test USDM {devnet.ledger.usdm_unit}")
+    try:
+        chained = settings.model_copy(update={"blockfrost_url": devnet.url + "/api"})
+        _serve(_open(chained))
+    finally:
+        devnet.stop()
+
+
+@app.command("devnet")
+def devnet_command(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 3030,
+    state: Annotated[
+        Path | None, typer.Option(help="State file: loaded if it exists, kept saved")
+    ] = None,
+    block_time: Annotated[float, typer.Option(help="Realtime mode: a block every S seconds")] = 2.0,
+    manual: Annotated[bool, typer.Option(help="A block per submitted transaction")] = False,
+    seed: Annotated[str, typer.Option(help="Genesis seed (keys, test USDM policy)")] = (
+        "paynode-devnet"
+    ),
+) -> None:
+    """Run the local devnet: a Cardano ledger serving Blockfrost's API under /api/v0."""
+    from devnet.server import DevnetConfig
+    from devnet.server import serve as serve_devnet
+
+    if block_time <= 0:
+        console.print("[red]--block-time must be positive[/red]")
+        raise typer.Exit(2)
+    config = DevnetConfig(
+        host=host,
+        port=port,
+        state_path=state,
+        block_time_s=None if manual else block_time,
+        seed=seed,
     )
-    _serve(_open(settings))
+    serve_devnet(config)
 
 
 @db_app.command("upgrade")

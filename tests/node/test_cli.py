@@ -146,3 +146,66 @@ def test_devnet_encryption_key_is_made_once_and_kept_private(tmp_path: Path) -> 
     key = resolve_encryption_key(settings)
     assert resolve_encryption_key(settings) == key and len(key) >= 32
     assert (tmp_path / "encryption.key").stat().st_mode & 0o077 == 0
+
+
+def _get_json(url: str, process: subprocess.Popen[str], seconds: float = 90) -> httpx.Response:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            _out, err = process.communicate()
+            raise AssertionError(f"paynode exited with {process.returncode}: {err[-2000:]}")
+        try:
+            return httpx.get(url, headers={"project_id": "devnet"}, timeout=5)
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer in time")
+
+
+def test_devnet_command_serves_blockfrost_and_keeps_state(tmp_path: Path) -> None:
+    port = free_port()
+    state = tmp_path / "devnet.json"
+    command = [PAYNODE, "devnet", "--port", str(port), "--manual", "--state", str(state)]
+    env = environment("sqlite:///" + str(tmp_path / "x.sqlite"), tmp_path)
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        tip = _get_json(base + "/api/v0/blocks/latest", process)
+        assert tip.status_code == 200 and tip.json()["height"] == 0
+        info = httpx.get(base + "/devnet/info").json()
+        assert info["usdm"]["unit"].endswith("0014df105553444d")
+        assert info["usdm"]["decimals"] == 6
+        blocks = httpx.post(base + "/devnet/blocks", json={"count": 3})
+        assert blocks.status_code == 200
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+    restarted = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        tip = _get_json(f"http://127.0.0.1:{port}/api/v0/blocks/latest", restarted)
+        assert tip.json()["height"] == 3
+    finally:
+        restarted.terminate()
+        restarted.communicate(timeout=30)
+
+
+def test_up_starts_a_devnet_and_the_node(tmp_path: Path) -> None:
+    node_port, devnet_port = free_port(), free_port()
+    env = environment("sqlite:///" + str(tmp_path / "paynode.sqlite"), tmp_path)
+    command = [PAYNODE, "up", "--port", str(node_port), "--devnet-port", str(devnet_port)]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        health = wait_for_health(f"http://127.0.0.1:{node_port}", process, seconds=90)
+        assert health.json()["data"]["network"] == "Devnet"
+        tip = _get_json(f"http://127.0.0.1:{devnet_port}/api/v0/blocks/latest", process)
+        assert tip.status_code == 200
+    finally:
+        process.terminate()
+        _out, err = process.communicate(timeout=30)
+    assert "Admin API key" in err
+    assert (tmp_path / "devnet-state.json").exists()
