@@ -39,6 +39,9 @@ class DevnetConfig:
     seed: str = "paynode-devnet"
     params_path: Path = DEFAULT_PARAMS_PATH
     funded: Mapping[str, int] = field(default_factory=dict)  # bech32 address -> lovelace
+    # None: the wall clock when the genesis is made. A start in the past would put the current
+    # epoch's end_time behind the wall clock, and pycardano refetches its caches on every call.
+    system_start_ms: int | None = None
     log_level: str = "warning"
 
     @property
@@ -54,7 +57,10 @@ def open_ledger(config: DevnetConfig) -> Ledger:
         if ledger.mode != mode:
             ledger.set_mode(mode)
         return ledger
-    genesis = Genesis(seed=config.seed, funded=dict(config.funded))
+    system_start_ms = config.system_start_ms
+    if system_start_ms is None:
+        system_start_ms = time.time_ns() // 1_000_000_000 * 1000  # whole seconds: slot 0
+    genesis = Genesis(seed=config.seed, funded=dict(config.funded), system_start_ms=system_start_ms)
     return Ledger(ProtocolParams.load(config.params_path), genesis, mode=mode)
 
 

@@ -233,11 +233,9 @@ def _native_mint(context: Any, alice: HttpWallet) -> tuple[str, str, str]:
 
 
 def _escrow_lock(context: Any, client: httpx.Client, alice: HttpWallet) -> tuple[str, str, str]:
-    from devnet.genesis import DEFAULT_SYSTEM_START_MS
-
     info = client.get("/devnet/info").json()
     deadline_ms = info["slot_config"]["zero_time_ms"] + info["current_slot"] * 1000
-    assert info["slot_config"]["zero_time_ms"] == DEFAULT_SYSTEM_START_MS
+    assert info["slot_config"]["zero_time_ms"] == info["system_start_ms"]
     datum = EscrowDatum(bytes(alice.key_hash.payload), deadline_ms)
     escrow_address = Address(plutus_script_hash(ESCROW), network=Network.TESTNET)
     builder = TransactionBuilder(context)
