@@ -6,6 +6,7 @@ from fastapi import APIRouter, FastAPI
 
 from node import __version__, health
 from node.auth import api as auth_api
+from node.pricing import api as pricing_api
 from node.runtime import Runtime
 from node.wallets import api as wallets_api
 from node.web import ERROR_RESPONSES, install_error_handlers
@@ -21,7 +22,12 @@ as decimal strings; times are POSIX milliseconds.
 
 
 # Every domain's router, mounted under API_PREFIX (health also at the root).
-DOMAIN_ROUTERS: list[APIRouter] = [health.router, auth_api.router, wallets_api.router]
+DOMAIN_ROUTERS: list[APIRouter] = [
+    health.router,
+    auth_api.router,
+    wallets_api.router,
+    pricing_api.router,
+]
 
 
 def api_router() -> APIRouter:

@@ -3,6 +3,7 @@
 from sqlmodel import SQLModel
 
 import node.auth.models
+import node.pricing.models
 import node.wallets.models  # noqa: F401
 
 target_metadata = SQLModel.metadata

@@ -15,7 +15,11 @@ from node.auth.schemas import Permission
 from node.crypto import SecretBox
 from tests.conftest import LiveNode, make_key
 
-PUBLIC_PATHS = {"/health", "/api/v1/health"}
+HEALTH_PATHS = {"/health", "/api/v1/health"}
+PUBLIC_PATHS = HEALTH_PATHS | {
+    "/api/v1/public/pricing/{agentIdentifier}",
+    "/api/v1/public/pricing/{agentIdentifier}/quote",
+}
 
 
 def api_routes() -> Iterator[tuple[str, APIRoute]]:
@@ -102,8 +106,16 @@ def test_permission_matrix(
     assert other == (403 if needed is not None else 200)
 
 
+def test_public_routes_declare_no_permission() -> None:
+    public = [route for path, route in api_routes() if path in PUBLIC_PATHS]
+    assert len(public) == len(PUBLIC_PATHS) - 1  # /health is also mounted at the root
+    for route in public:
+        calls = [dependency.call for dependency in route.dependant.dependencies]
+        assert not any(isinstance(call, RequirePermission) for call in calls), route.path
+
+
 def test_public_routes_need_no_key(node: LiveNode) -> None:
-    for path in PUBLIC_PATHS:
+    for path in HEALTH_PATHS:
         response = call(node, None, "GET", path)
         assert response.status_code == 200
         assert response.json()["data"]["status"] == "ok"
