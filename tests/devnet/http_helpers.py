@@ -38,7 +38,9 @@ from tests.devnet.phase2_helpers import Claim, EscrowDatum, load_v3
 PROJECT_ID = "devnet-tests"
 HEADERS = {"project_id": PROJECT_ID}
 ADA = 1_000_000
-OPENAPI_PATH = Path("/work/shared/reference/blockfrost/openapi.yaml")
+OPENAPI_PATH = (
+    Path(__file__).resolve().parents[3] / "shared" / "reference" / "blockfrost" / "openapi.yaml"
+)
 
 
 def free_port() -> int:
