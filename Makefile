@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench openapi clean
+.PHONY: run test lint bench openapi contracts clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "paynode needs Python >= 3.11"'
@@ -27,6 +27,10 @@ lint: $(STAMP)
 bench: $(STAMP)
 	@scripts=$$(ls bench/*.py 2>/dev/null); [ -n "$$scripts" ] || { echo "no benchmarks yet"; exit 0; }; \
 	for script in $$scripts; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+# Recompile the on-chain contracts (pinned OpShin, -O3) into contracts/build/
+contracts: $(STAMP)
+	$(BIN)/python -m contracts.build
 
 openapi: $(STAMP)
 	$(BIN)/python -m node.openapi > openapi.json
