@@ -14,7 +14,9 @@ from typing import Any, Union
 
 from pycardano import Address as PycardanoAddress
 from pycardano import (
+    Network,
     PlutusData,
+    ScriptHash,
     TransactionInput,
     VerificationKeyHash,
 )
@@ -89,6 +91,23 @@ class PlutusAddress(PlutusData):
             )
             stake = SomeStake(StakeInline(credential))
         return cls(payment, stake)
+
+    def to_address(self, network: Network) -> PycardanoAddress:
+        """The Shelley address again (the inverse of `from_address`)."""
+        payment = (
+            VerificationKeyHash(self.payment.key_hash)
+            if isinstance(self.payment, PubKeyCredential)
+            else ScriptHash(self.payment.script_hash)
+        )
+        if not isinstance(self.stake, SomeStake):
+            return PycardanoAddress(payment, network=network)
+        credential = self.stake.stake.credential
+        stake = (
+            VerificationKeyHash(credential.key_hash)
+            if isinstance(credential, PubKeyCredential)
+            else ScriptHash(credential.script_hash)
+        )
+        return PycardanoAddress(payment, stake, network=network)
 
 
 # Escrow -------------------------------------------------------------------------------------

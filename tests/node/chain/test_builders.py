@@ -1,0 +1,281 @@
+"""Every escrow builder's transaction, accepted by a devnet over HTTP through the chain port, and
+the rules the contract needs checked from the decoded transaction."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from pycardano import (
+    Address,
+    Asset,
+    AssetName,
+    MultiAsset,
+    Network,
+    PaymentSigningKey,
+    ScriptHash,
+    Transaction,
+    TransactionInput,
+    UTxO,
+    Value,
+)
+
+from contracts.datums import EscrowDatum, OutputReference, PlutusAddress, State
+from contracts.params import EscrowParams, escrow_script
+from devnet.server import DevnetServer
+from node.chain.blockfrost import BlockfrostChain
+from node.chain.builders import (
+    MIN_COLLATERAL_RETURN,
+    Actor,
+    BuildError,
+    BuiltTx,
+    EscrowBuilders,
+    EscrowContract,
+    LockRequest,
+    datum_of,
+)
+from node.chain.context import PortChainContext
+from node.config import SlotConfig
+from tests.devnet.http_helpers import faucet, usdm_unit
+
+ADA = 1_000_000
+HOUR_MS = 3_600_000
+COOLDOWN_MS = 7 * 60_000
+
+
+def actor(name: str) -> Actor:
+    key = PaymentSigningKey(hashlib.blake2b(f"builders/{name}".encode(), digest_size=32).digest())
+    return Actor(key, Address(key.to_verification_key().hash(), network=Network.TESTNET))
+
+
+BUYER, SELLER, FEE = actor("buyer"), actor("seller"), actor("fee")
+ADMINS = [actor(f"admin-{i}") for i in range(3)]
+
+
+@dataclass
+class Escrow:
+    builders: EscrowBuilders
+    chain: BlockfrostChain
+    devnet: DevnetServer
+    http: httpx.Client
+    unit: str
+
+    def submit(self, built: BuiltTx) -> Transaction:
+        assert self.chain.submit(built.cbor) == built.tx_hash
+        return built.tx
+
+    def escrow_utxo(self, tx: Transaction, index: int = 0) -> UTxO:
+        txin = TransactionInput(tx.id, index)
+        return UTxO(txin, tx.transaction_body.outputs[index])
+
+    def advance(self, ms: int) -> None:
+        self.http.post("/devnet/time", json={"advance_seconds": -(-ms // 1000)})
+        self.http.post("/devnet/blocks", json={"count": 1})
+
+    def usdm(self, quantity: int) -> MultiAsset:
+        policy, name = bytes.fromhex(self.unit[:56]), bytes.fromhex(self.unit[56:])
+        return MultiAsset({ScriptHash(policy): Asset({AssetName(name): quantity})})
+
+    def purchase(self, label: str, usdm: int = 10_000_000) -> LockRequest:
+        now = self.devnet.ledger.now_ms
+        datum = EscrowDatum.make(
+            buyer=PlutusAddress.from_address(BUYER.address),
+            seller=PlutusAddress.from_address(SELLER.address),
+            reference_key=bytes(40),
+            reference_signature=bytes(120),
+            seller_nonce=hashlib.sha256(label.encode()).digest(),
+            buyer_nonce=bytes.fromhex("00112233445566778899"),
+            collateral_return_lovelace=0,
+            input_hash=hashlib.sha256(b"input " + label.encode()).digest(),
+            pay_by_time=now + HOUR_MS,
+            submit_result_time=now + 2 * HOUR_MS,
+            unlock_time=now + 3 * HOUR_MS,
+            external_dispute_unlock_time=now + 4 * HOUR_MS,
+        )
+        request_id = hashlib.sha256(label.encode()).hexdigest()
+        return LockRequest(datum, Value(0, self.usdm(usdm)), request_id)
+
+
+@pytest.fixture(scope="module")
+def escrow(chain_devnet: DevnetServer, devnet_http: httpx.Client) -> Iterator[Escrow]:
+    params = EscrowParams(
+        required_admins_multi_sig=2,
+        admin_vks=tuple(bytes(admin.key_hash.payload) for admin in ADMINS),
+        fee_address=str(FEE.address),
+        fee_permille=50,
+        cooldown_period_ms=COOLDOWN_MS,
+    )
+    script = escrow_script(params)
+    contract = EscrowContract(
+        script=script.plutus_script,
+        address=script.address(Network.TESTNET),
+        fee_address=FEE.address,
+        fee_permille=50,
+        cooldown_ms=COOLDOWN_MS,
+    )
+    unit = usdm_unit(devnet_http)
+    for party in (BUYER, SELLER, *ADMINS):
+        faucet(
+            devnet_http,
+            str(party.address),
+            200 * ADA,
+            {unit: 100_000_000} if party is BUYER else None,
+        )
+    info = devnet_http.get("/devnet/info").json()["slot_config"]
+    slots = SlotConfig(
+        zero_time_ms=info["zero_time_ms"],
+        zero_slot=info["zero_slot"],
+        slot_length_ms=info["slot_length_ms"],
+    )
+    chain = BlockfrostChain(chain_devnet.url + "/api", "builders")
+    builders = EscrowBuilders(
+        PortChainContext(chain, 0), contract, slots, clock=lambda: chain_devnet.ledger.now_ms
+    )
+    yield Escrow(builders, chain, chain_devnet, devnet_http, unit)
+    chain.close()
+
+
+def message(tx: Transaction) -> list[str]:
+    metadata = tx.auxiliary_data.data.metadata
+    msg: list[str] = metadata[674]["msg"]
+    return msg
+
+
+def test_batched_lock_pays_each_purchase_with_its_datum(escrow: Escrow) -> None:
+    first, second = escrow.purchase("lock-1"), escrow.purchase("lock-2", usdm=3_000_000)
+    built = escrow.builders.lock(BUYER, [first, second])
+    tx = escrow.submit(built)
+    outputs = tx.transaction_body.outputs[:2]
+    assert [out.address for out in outputs] == [escrow.builders.contract.address] * 2
+    for out, purchase in zip(outputs, (first, second), strict=True):
+        datum = EscrowDatum.from_cbor(out.datum.to_cbor())
+        assert datum.current_state == State.FUNDS_LOCKED
+        assert datum.collateral_return_lovelace == out.amount.coin >= MIN_COLLATERAL_RETURN
+        assert out.amount.multi_asset == purchase.value.multi_asset
+        assert datum.input_hash == purchase.datum.input_hash
+    assert message(tx) == ["Masumi", "PaymentBatched", first.request_id, second.request_id]
+    assert built.request_ids == (first.request_id, second.request_id)
+    start, ttl = tx.transaction_body.validity_start, tx.transaction_body.ttl
+    assert escrow.builders.slots.slot_to_posix_ms(ttl) < first.datum.pay_by_time
+    assert start < ttl
+
+
+def test_result_then_collection_with_fee_and_collateral_return(escrow: Escrow) -> None:
+    purchase = escrow.purchase("collect")
+    lock = escrow.submit(escrow.builders.lock(BUYER, [purchase]))
+    result = hashlib.sha256(b"the result").digest()
+    submitted = escrow.submit(
+        escrow.builders.submit_result(SELLER, escrow.escrow_utxo(lock), result, purchase.request_id)
+    )
+    datum = datum_of(escrow.escrow_utxo(submitted))
+    assert datum.current_state == State.RESULT_SUBMITTED and datum.result == result
+    upper = escrow.builders.slots.slot_to_posix_ms(submitted.transaction_body.ttl)
+    assert datum.seller_cooldown_time >= upper + COOLDOWN_MS
+    assert SELLER.key_hash in submitted.transaction_body.required_signers
+    assert message(submitted) == ["Masumi", "SubmitResult", purchase.request_id]
+    with pytest.raises(BuildError, match="too early"):
+        escrow.builders.withdraw(SELLER, escrow.escrow_utxo(submitted), purchase.request_id)
+    escrow.advance(3 * HOUR_MS)
+    refund = Value(0, escrow.usdm(4_000_000))  # a metered charge of 6 of the 10 USDM reserved
+    collected = escrow.submit(
+        escrow.builders.withdraw(
+            SELLER, escrow.escrow_utxo(submitted), purchase.request_id, returned_to_buyer=refund
+        )
+    )
+    tag = OutputReference.of(TransactionInput(submitted.id, 0))
+    outs = collected.transaction_body.outputs
+    fee_out = next(out for out in outs if out.address == FEE.address)
+    assert fee_out.datum.to_cbor() == tag.to_cbor()
+    assert fee_out.amount.multi_asset == escrow.usdm(500_000)  # 5 % of the 10 USDM locked
+    buyer_out = next(out for out in outs if out.address == BUYER.address and out.datum is not None)
+    assert buyer_out.amount.coin >= datum.collateral_return_lovelace
+    assert buyer_out.amount.multi_asset == escrow.usdm(4_000_000)
+
+
+def test_refund_request_dispute_authorize_and_withdraw_refund(escrow: Escrow) -> None:
+    purchase = escrow.purchase("dispute")
+    lock = escrow.submit(escrow.builders.lock(BUYER, [purchase]))
+    result = hashlib.sha256(b"disputed result").digest()
+    submitted = escrow.submit(
+        escrow.builders.submit_result(SELLER, escrow.escrow_utxo(lock), result, purchase.request_id)
+    )
+    disputed = escrow.submit(
+        escrow.builders.set_refund_requested(
+            BUYER, escrow.escrow_utxo(submitted), purchase.request_id
+        )
+    )
+    assert datum_of(escrow.escrow_utxo(disputed)).current_state == State.DISPUTED
+    # the buyer's action cleared the seller's cooldown: the seller may answer at once
+    authorized = escrow.submit(
+        escrow.builders.authorize_refund(SELLER, escrow.escrow_utxo(disputed), purchase.request_id)
+    )
+    after = datum_of(escrow.escrow_utxo(authorized))
+    assert after.current_state == State.REFUND_REQUESTED and after.result == b""
+    escrow.advance(2 * HOUR_MS)
+    refunded = escrow.submit(
+        escrow.builders.withdraw_refund(BUYER, escrow.escrow_utxo(authorized), purchase.request_id)
+    )
+    back = [out for out in refunded.transaction_body.outputs if out.address == BUYER.address]
+    assert any(out.amount.multi_asset == escrow.usdm(10_000_000) for out in back)
+    assert message(refunded) == ["Masumi", "CollectRefund", purchase.request_id]
+
+
+def test_cancel_refund_request(escrow: Escrow) -> None:
+    purchase = escrow.purchase("cancel")
+    lock = escrow.submit(escrow.builders.lock(BUYER, [purchase]))
+    requested = escrow.submit(
+        escrow.builders.set_refund_requested(BUYER, escrow.escrow_utxo(lock), purchase.request_id)
+    )
+    assert datum_of(escrow.escrow_utxo(requested)).current_state == State.REFUND_REQUESTED
+    with pytest.raises(BuildError, match="too early"):  # the buyer's own cooldown runs
+        escrow.builders.unset_refund_requested(
+            BUYER, escrow.escrow_utxo(requested), purchase.request_id
+        )
+    escrow.advance(COOLDOWN_MS + 20 * 60_000)
+    cancelled = escrow.submit(
+        escrow.builders.unset_refund_requested(
+            BUYER, escrow.escrow_utxo(requested), purchase.request_id
+        )
+    )
+    assert datum_of(escrow.escrow_utxo(cancelled)).current_state == State.FUNDS_LOCKED
+
+
+def test_admins_settle_a_dispute(escrow: Escrow) -> None:
+    purchase = escrow.purchase("admins")
+    lock = escrow.submit(escrow.builders.lock(BUYER, [purchase]))
+    result = hashlib.sha256(b"contested").digest()
+    submitted = escrow.submit(
+        escrow.builders.submit_result(SELLER, escrow.escrow_utxo(lock), result, purchase.request_id)
+    )
+    disputed = escrow.submit(
+        escrow.builders.set_refund_requested(
+            BUYER, escrow.escrow_utxo(submitted), purchase.request_id
+        )
+    )
+    utxo = escrow.escrow_utxo(disputed)
+    with pytest.raises(BuildError, match="too early"):
+        escrow.builders.withdraw_disputed(
+            ADMINS[:2], utxo, purchase.request_id, to_buyer=Value(2 * ADA), to_seller=Value(2 * ADA)
+        )
+    escrow.advance(4 * HOUR_MS)
+    locked = utxo.output.amount
+    half = Value(locked.coin // 2, escrow.usdm(5_000_000))
+    settled = escrow.submit(
+        escrow.builders.withdraw_disputed(
+            ADMINS[:2], utxo, purchase.request_id, to_buyer=half, to_seller=locked - half
+        )
+    )
+    signers = settled.transaction_body.required_signers
+    assert {ADMINS[0].key_hash, ADMINS[1].key_hash} <= set(signers)
+
+
+def test_wrong_state_is_refused_before_building(escrow: Escrow) -> None:
+    purchase = escrow.purchase("wrong-state")
+    lock = escrow.submit(escrow.builders.lock(BUYER, [purchase]))
+    with pytest.raises(BuildError, match="FUNDS_LOCKED"):
+        escrow.builders.authorize_refund(SELLER, escrow.escrow_utxo(lock), purchase.request_id)
+    with pytest.raises(BuildError, match="FUNDS_LOCKED"):
+        escrow.builders.withdraw(SELLER, escrow.escrow_utxo(lock), purchase.request_id)
