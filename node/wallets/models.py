@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, LargeBinary, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, LargeBinary, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -29,5 +29,38 @@ class HotWallet(SQLModel, table=True):
     # The wallet lock: who spends from this wallet now, and since when (one spender at a time).
     lock_holder: str | None = Field(default=None, max_length=64)
     locked_at: int | None = Field(default=None, sa_type=BigInteger)
+    created_at: int = Field(sa_type=BigInteger)
+    updated_at: int = Field(sa_type=BigInteger)
+
+
+class TxStatus(StrEnum):
+    """A wallet transaction's life. Its spent inputs stay reserved until it is Confirmed (and
+    seen), Rejected or Expired: a spend whose outcome is unknown is never re-signed."""
+
+    SIGNED = "Signed"  # the intended tx hash is recorded; not (known to be) sent
+    SUBMITTED = "Submitted"  # Blockfrost accepted it
+    OUTCOME_UNKNOWN = "OutcomeUnknown"  # sent, answer lost
+    CONFIRMED = "Confirmed"  # in a block
+    REJECTED = "Rejected"  # the ledger refused it
+    EXPIRED = "Expired"  # past its TTL and not on chain
+
+
+class WalletTransaction(SQLModel, table=True):
+    """A transaction a hot wallet signed: recorded before it is sent, resent only as these bytes."""
+
+    __tablename__ = "wallet_transaction"
+
+    id: str = Field(primary_key=True, max_length=32)
+    wallet_id: str = Field(foreign_key="hot_wallet.id", index=True, max_length=32)
+    tx_hash: str = Field(max_length=64, unique=True)
+    kind: str = Field(max_length=32)
+    request_ids: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    spent_inputs: list[str] = Field(sa_column=Column(JSON, nullable=False))  # "txhash#index"
+    signed_cbor: bytes = Field(sa_type=LargeBinary)
+    fee: int = Field(sa_type=BigInteger)
+    invalid_hereafter_slot: int | None = Field(default=None, sa_type=BigInteger)
+    status: TxStatus = Field(sa_type=String(16), index=True)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=1000)
     created_at: int = Field(sa_type=BigInteger)
     updated_at: int = Field(sa_type=BigInteger)

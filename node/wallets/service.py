@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, or_, update
+from sqlalchemy import Engine, and_, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from node.chain.addresses import AddressError, parse_address
+from node.chain.builders import BuiltTx
+from node.chain.context import PortChainContext
+from node.chain.port import ChainPort
+from node.chain.submitter import UNRESOLVED, JournalEntry, Outcome, Submitter
 from node.clock import iso_from_ms, now_ms
 from node.config import NetworkProfile
 from node.crypto import SecretBox
 from node.ids import new_id
 from node.wallets.keys import MnemonicError, WalletKeys, derive_keys, generate_mnemonic
-from node.wallets.models import HotWallet, HotWalletType
+from node.wallets.models import HotWallet, HotWalletType, TxStatus, WalletTransaction
 from node.wallets.schemas import WalletCreate, WalletOut, WalletSecret, WalletUpdate
 from node.web import conflict, field_error, not_found
 
@@ -213,3 +217,101 @@ def wallet_lock(
         yield holder
     finally:
         unlock_wallet(engine, wallet_id, holder)
+
+
+# Transactions the wallet signs ----------------------------------------------------------------
+
+RECENTLY_CONFIRMED_MS = 10 * 60_000  # Blockfrost's UTxO index lags its transaction index
+
+
+class WalletJournal:
+    """The submitter's journal for one wallet: the `wallet_transaction` rows."""
+
+    def __init__(self, engine: Engine, wallet_id: str) -> None:
+        self.engine = engine
+        self.wallet_id = wallet_id
+
+    def record(self, built: BuiltTx) -> None:
+        now = now_ms()
+        row = WalletTransaction(
+            id=new_id(),
+            wallet_id=self.wallet_id,
+            tx_hash=built.tx_hash,
+            kind=built.kind,
+            request_ids=list(built.request_ids),
+            spent_inputs=[f"{tx_hash}#{index}" for tx_hash, index in built.spent],
+            signed_cbor=built.cbor,
+            fee=built.fee,
+            invalid_hereafter_slot=built.tx.transaction_body.ttl,
+            status=TxStatus.SIGNED,
+            created_at=now,
+            updated_at=now,
+        )
+        with Session(self.engine) as session:
+            session.add(row)
+            session.commit()
+
+    def mark(self, tx_hash: str, status: str, error: str | None = None) -> None:
+        with Session(self.engine) as session:
+            row = session.exec(
+                select(WalletTransaction).where(WalletTransaction.tx_hash == tx_hash)
+            ).one()
+            row.status = TxStatus(status)
+            row.attempts += 1 if status in (TxStatus.SUBMITTED, TxStatus.OUTCOME_UNKNOWN) else 0
+            row.last_error = error[:1000] if error else None
+            row.updated_at = now_ms()
+            session.add(row)
+            session.commit()
+
+    def unresolved(self) -> list[JournalEntry]:
+        with Session(self.engine) as session:
+            rows = session.exec(
+                select(WalletTransaction)
+                .where(WalletTransaction.wallet_id == self.wallet_id)
+                .where(col(WalletTransaction.status).in_(UNRESOLVED))
+                .order_by(col(WalletTransaction.created_at))
+            )
+            return [
+                JournalEntry(row.tx_hash, row.signed_cbor, row.status, row.invalid_hereafter_slot)
+                for row in rows
+            ]
+
+
+def pending_inputs(engine: Engine, wallet_id: str) -> set[tuple[bytes, int]]:
+    """Inputs spent by this wallet's transactions that the chain may not show as spent yet."""
+    recent = now_ms() - RECENTLY_CONFIRMED_MS
+    with Session(engine) as session:
+        rows = session.exec(
+            select(WalletTransaction.spent_inputs)
+            .where(WalletTransaction.wallet_id == wallet_id)
+            .where(
+                or_(
+                    col(WalletTransaction.status).in_(UNRESOLVED),
+                    and_(
+                        col(WalletTransaction.status) == TxStatus.CONFIRMED,
+                        col(WalletTransaction.updated_at) >= recent,
+                    ),
+                )
+            )
+        )
+        spent = [reference for inputs in rows for reference in inputs]
+    return {(bytes.fromhex(ref[:64]), int(ref[65:])) for ref in spent}
+
+
+def spend_from_wallet(
+    engine: Engine,
+    chain: ChainPort,
+    wallet_id: str,
+    network_id: int,
+    build: Callable[[PortChainContext], BuiltTx],
+    *,
+    lock_timeout_ms: int,
+    wait_ms: int = 30_000,
+) -> Outcome:
+    """Build, record and submit one transaction while holding the wallet's lock, with the
+    inputs of its pending transactions kept out of coin selection."""
+    with wallet_lock(engine, wallet_id, timeout_ms=lock_timeout_ms, wait_ms=wait_ms):
+        context = PortChainContext(chain, network_id)
+        context.excluded = pending_inputs(engine, wallet_id)
+        built = build(context)
+        return Submitter(chain, WalletJournal(engine, wallet_id)).submit(built)
