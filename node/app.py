@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from node import __version__, health
+from node import __version__, health, metrics
 from node.auth import api as auth_api
 from node.pricing import api as pricing_api
 from node.runtime import Runtime
@@ -27,6 +27,7 @@ DOMAIN_ROUTERS: list[APIRouter] = [
     auth_api.router,
     wallets_api.router,
     pricing_api.router,
+    metrics.router,
 ]
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlmodel import Session
 
 from node.auth.service import ensure_admin_key
+from node.chain.blockfrost import BlockfrostChain
 from node.config import ConfigError, Settings
 from node.crypto import SecretBox
 from node.db import migrate
@@ -48,4 +49,14 @@ def open_runtime(settings: Settings, *, run_migrations: bool = True) -> tuple[Ru
     configured = settings.admin_key.get_secret_value() if settings.admin_key else None
     with Session(engine) as session:
         new_admin_token = ensure_admin_key(session, box, configured)
-    return Runtime(settings=settings, profile=profile, engine=engine, secrets=box), new_admin_token
+    runtime = Runtime(
+        settings=settings, profile=profile, engine=engine, secrets=box, chain=open_chain(settings)
+    )
+    return runtime, new_admin_token
+
+
+def open_chain(settings: Settings) -> BlockfrostChain:
+    """Blockfrost for the network (or the devnet's URL); no request is made until one is needed."""
+    url = settings.blockfrost_url or settings.profile().blockfrost_url
+    project_id = settings.blockfrost_project_id
+    return BlockfrostChain(url, project_id.get_secret_value() if project_id else "devnet")

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from node.chain.blockfrost import BlockfrostChain
 from node.config import NetworkProfile, Settings
 from node.crypto import SecretBox
 
@@ -20,6 +21,7 @@ class Runtime:
     profile: NetworkProfile
     engine: Engine
     secrets: SecretBox
+    chain: BlockfrostChain | None = None
 
 
 def get_runtime(request: Request) -> Runtime:

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from pycardano import TransactionBuilder, TransactionOutput, Value
+from sqlalchemy import Engine
+from sqlmodel import Session
 
 from devnet.server import DevnetServer
+from node.app import create_app
+from node.bootstrap import open_chain
 from node.chain.blockfrost import BlockfrostChain, RetryPolicy
 from node.chain.context import PortChainContext
 from node.chain.port import (
@@ -19,6 +25,9 @@ from node.chain.port import (
     TransactionRejected,
 )
 from node.chain.ratelimit import TokenBucket
+from node.crypto import SecretBox
+from node.runtime import Runtime
+from tests.conftest import TEST_ENCRYPTION_KEY, make_key, settings_for
 from tests.devnet.http_helpers import HttpWallet, funded_wallet, multi_asset, usdm_unit
 from tests.node.chain.conftest import no_sleep
 
@@ -237,3 +246,19 @@ def test_token_bucket_is_shared_by_threads() -> None:
         thread.join()
     # 50 tokens: 10 from the burst, 40 refilled at 100/s -> at least 0.4 s of (simulated) waiting
     assert clock[0] >= 400_000_000
+
+
+def test_node_shows_its_blockfrost_requests(
+    chain_devnet: DevnetServer, engine: Engine, session: Session, tmp_path: Path
+) -> None:
+    settings = settings_for("sqlite://", tmp_path, blockfrost_url=chain_devnet.url + "/api")
+    chain = open_chain(settings)
+    chain.tip()
+    chain.tip()
+    box = SecretBox(TEST_ENCRYPTION_KEY)
+    runtime = Runtime(settings, settings.profile(), engine, box, chain)
+    token = make_key(session, box, permission="Read")
+    answer = TestClient(create_app(runtime)).get("/api/v1/metrics", headers={"token": token})
+    blockfrost = answer.json()["data"]["blockfrost"]
+    assert blockfrost["requests"] == {"GET /blocks/latest": 2}
+    assert blockfrost["total"] == 2 and blockfrost["retries"] == 0
