@@ -16,6 +16,7 @@ from pycardano import (
     Address,
     AlonzoMetadata,
     AuxiliaryData,
+    ExecutionUnits,
     ExtendedSigningKey,
     Metadata,
     PaymentSigningKey,
@@ -160,9 +161,18 @@ class EscrowBuilders:
         builder.required_signers = [actor.key_hash]
         return builder
 
-    def _spend_escrow(self, builder: TransactionBuilder, escrow: UTxO, action: Action) -> None:
+    def _spend_escrow(
+        self,
+        builder: TransactionBuilder,
+        escrow: UTxO,
+        action: Action,
+        ex_units: ExecutionUnits | None,
+    ) -> None:
+        """With `ex_units` given pycardano does not evaluate the spend (no round trip)."""
         script: Any = self.contract.reference or self.contract.script
-        builder.add_script_input(escrow, script=script, redeemer=Redeemer(redeemer_data(action)))
+        units = None if ex_units is None else ExecutionUnits(ex_units.mem, ex_units.steps)
+        redeemer = Redeemer(redeemer_data(action), units)
+        builder.add_script_input(escrow, script=script, redeemer=redeemer)
 
     def _finish(
         self,
@@ -222,7 +232,14 @@ class EscrowBuilders:
         value = Value(paid + extra, purchase.value.multi_asset)
         return TransactionOutput(self.contract.address, value, datum=datum)
 
-    def set_refund_requested(self, buyer: Actor, escrow: UTxO, request_id: str) -> BuiltTx:
+    def set_refund_requested(
+        self,
+        buyer: Actor,
+        escrow: UTxO,
+        request_id: str,
+        *,
+        ex_units: ExecutionUnits | None = None,
+    ) -> BuiltTx:
         old = datum_of(escrow)
         self._require_state(old, {State.FUNDS_LOCKED, State.RESULT_SUBMITTED, State.DISPUTED})
         start, ttl = self._window(not_before_ms=old.buyer_cooldown_time, before_ms=old.unlock_time)
@@ -238,9 +255,17 @@ class EscrowBuilders:
             (start, ttl),
             "RequestRefund",
             request_id,
+            ex_units,
         )
 
-    def unset_refund_requested(self, buyer: Actor, escrow: UTxO, request_id: str) -> BuiltTx:
+    def unset_refund_requested(
+        self,
+        buyer: Actor,
+        escrow: UTxO,
+        request_id: str,
+        *,
+        ex_units: ExecutionUnits | None = None,
+    ) -> BuiltTx:
         old = datum_of(escrow)
         self._require_state(old, {State.REFUND_REQUESTED, State.DISPUTED})
         start, ttl = self._window(not_before_ms=old.buyer_cooldown_time)
@@ -256,23 +281,37 @@ class EscrowBuilders:
             (start, ttl),
             "CancelRefund",
             request_id,
+            ex_units,
         )
 
-    def withdraw_refund(self, buyer: Actor, escrow: UTxO, request_id: str) -> BuiltTx:
+    def withdraw_refund(
+        self,
+        buyer: Actor,
+        escrow: UTxO,
+        request_id: str,
+        *,
+        ex_units: ExecutionUnits | None = None,
+    ) -> BuiltTx:
         old = datum_of(escrow)
         self._require_state(old, {State.FUNDS_LOCKED, State.REFUND_REQUESTED})
         if old.result:
             raise BuildError("a result was submitted: the refund goes through a dispute")
         builder = self._builder(buyer, "CollectRefund", [request_id])
         builder.validity_start, builder.ttl = self._window(not_before_ms=old.submit_result_time)
-        self._spend_escrow(builder, escrow, Action.WITHDRAW_REFUND)
+        self._spend_escrow(builder, escrow, Action.WITHDRAW_REFUND, ex_units)
         builder.add_output(TransactionOutput(buyer.address, escrow.output.amount))
         return self._finish(builder, [buyer], buyer, "CollectRefund", [request_id])
 
     # the seller -----------------------------------------------------------------------------
 
     def submit_result(
-        self, seller: Actor, escrow: UTxO, result_hash: bytes, request_id: str
+        self,
+        seller: Actor,
+        escrow: UTxO,
+        result_hash: bytes,
+        request_id: str,
+        *,
+        ex_units: ExecutionUnits | None = None,
     ) -> BuiltTx:
         old = datum_of(escrow)
         if len(result_hash) == 0:
@@ -287,10 +326,24 @@ class EscrowBuilders:
             state=State.RESULT_SUBMITTED if keeps_state else State.DISPUTED,
         )
         return self._transition(
-            seller, escrow, Action.SUBMIT_RESULT, new, (start, ttl), "SubmitResult", request_id
+            seller,
+            escrow,
+            Action.SUBMIT_RESULT,
+            new,
+            (start, ttl),
+            "SubmitResult",
+            request_id,
+            ex_units,
         )
 
-    def authorize_refund(self, seller: Actor, escrow: UTxO, request_id: str) -> BuiltTx:
+    def authorize_refund(
+        self,
+        seller: Actor,
+        escrow: UTxO,
+        request_id: str,
+        *,
+        ex_units: ExecutionUnits | None = None,
+    ) -> BuiltTx:
         old = datum_of(escrow)
         self._require_state(old, {State.DISPUTED})
         start, ttl = self._window(not_before_ms=old.seller_cooldown_time)
@@ -308,6 +361,7 @@ class EscrowBuilders:
             (start, ttl),
             "AuthorizeRefund",
             request_id,
+            ex_units,
         )
 
     def withdraw(
@@ -318,6 +372,7 @@ class EscrowBuilders:
         *,
         returned_to_buyer: Value | None = None,
         collection_address: Address | None = None,
+        ex_units: ExecutionUnits | None = None,
     ) -> BuiltTx:
         """Collect after the unlock time: the protocol fee and the buyer's collateral return in
         tagged outputs; `returned_to_buyer` (metered settlement) rides in the buyer's output."""
@@ -325,7 +380,7 @@ class EscrowBuilders:
         self._require_state(old, {State.RESULT_SUBMITTED})
         builder = self._builder(seller, "CollectCompleted", [request_id])
         builder.validity_start, builder.ttl = self._window(not_before_ms=old.unlock_time)
-        self._spend_escrow(builder, escrow, Action.WITHDRAW)
+        self._spend_escrow(builder, escrow, Action.WITHDRAW, ex_units)
         tag = OutputReference.of(escrow.input)
         fee = self._fee_value(escrow.output.amount)
         builder.add_output(TransactionOutput(self.contract.fee_address, fee, datum=tag))
@@ -363,6 +418,7 @@ class EscrowBuilders:
         *,
         to_buyer: Value,
         to_seller: Value,
+        ex_units: ExecutionUnits | None = None,
     ) -> BuiltTx:
         """After the external dispute unlock time, the admins' split; the first admin pays fees."""
         old = datum_of(escrow)
@@ -373,7 +429,7 @@ class EscrowBuilders:
         builder.validity_start, builder.ttl = self._window(
             not_before_ms=old.external_dispute_unlock_time
         )
-        self._spend_escrow(builder, escrow, Action.WITHDRAW_DISPUTED)
+        self._spend_escrow(builder, escrow, Action.WITHDRAW_DISPUTED, ex_units)
         network = self.context.network
         for address, value in (
             (old.buyer.to_address(network), to_buyer),
@@ -394,10 +450,11 @@ class EscrowBuilders:
         window: tuple[int, int],
         kind: str,
         request_id: str,
+        ex_units: ExecutionUnits | None = None,
     ) -> BuiltTx:
         builder = self._builder(actor, kind, [request_id])
         builder.validity_start, builder.ttl = window
-        self._spend_escrow(builder, escrow, action)
+        self._spend_escrow(builder, escrow, action, ex_units)
         self._continue(builder, escrow, new_datum)
         return self._finish(builder, [actor], actor, kind, [request_id])
 

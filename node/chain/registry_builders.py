@@ -1,0 +1,210 @@
+"""Builders for the registry's mint and burn transactions (masumi-protocol.md §5.1, §5.3, §14).
+
+A registration mints one NFT under the V1 registry policy: its asset name is
+blake2b_256(tx id ‖ output index as 4 bytes big-endian) of a seed input the transaction spends, so
+no two registrations can share a name. The NFT goes to the recipient (the minting wallet by
+default) with at least 5 ADA, and the agent's MIP-002 metadata rides under label 721 (CIP-25 v1:
+policy id and asset name as hex keys, every string over 64 bytes as a list of ≤ 64-byte chunks).
+A deregistration burns it. Both carry a CIP-20 message (label 674) and the owner as required
+signer; the owner pays fees and collateral.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pycardano import (
+    Address,
+    AlonzoMetadata,
+    Asset,
+    AssetName,
+    AuxiliaryData,
+    ExecutionUnits,
+    Metadata,
+    MultiAsset,
+    PlutusV3Script,
+    Redeemer,
+    ScriptHash,
+    TransactionBuilder,
+    TransactionInput,
+    TransactionOutput,
+    UTxO,
+    Value,
+    min_lovelace_post_alonzo,
+)
+
+from contracts.datums import BurnAction, MintAction
+from node.chain.builders import WINDOW_MS, Actor, BuildError, BuiltTx
+from node.chain.context import PortChainContext
+from node.clock import now_ms
+from node.config import SlotConfig
+
+REGISTRATION_LOVELACE = 5_000_000  # Masumi sends the NFT with at least 5 ADA
+METADATA_CHUNK_BYTES = 64  # the ledger's limit for one metadata string
+CIP25_VERSION = "1"
+
+
+def registry_asset_name(seed: TransactionInput) -> bytes:
+    """The one-shot asset name of a registration spending `seed` (§5.1)."""
+    txid = bytes(seed.transaction_id.payload)
+    return hashlib.blake2b(txid + int(seed.index).to_bytes(4, "big"), digest_size=32).digest()
+
+
+def chunk_text(text: str, limit: int = METADATA_CHUNK_BYTES) -> list[str]:
+    """`text` in pieces of at most `limit` UTF-8 bytes, never splitting a character."""
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for char in text:
+        width = len(char.encode())
+        if size + width > limit:
+            chunks.append("".join(current))
+            current, size = [], 0
+        current.append(char)
+        size += width
+    if current or not chunks:
+        chunks.append("".join(current))
+    return chunks
+
+
+def chunk_strings(value: Any, limit: int = METADATA_CHUNK_BYTES) -> Any:
+    """Metadata with every string longer than `limit` bytes replaced by its list of chunks,
+    recursing through dicts and lists. Readers join the chunks back (MIP-002). A key cannot be
+    chunked: one over 64 bytes is refused here (pycardano would let it through to the ledger)."""
+    if isinstance(value, str):
+        return value if len(value.encode()) <= limit else chunk_text(value, limit)
+    if isinstance(value, Mapping):
+        for key in value:
+            if isinstance(key, str) and len(key.encode()) > METADATA_CHUNK_BYTES:
+                raise BuildError(f"metadata key over {METADATA_CHUNK_BYTES} bytes: {key!r}")
+        return {key: chunk_strings(item, limit) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [chunk_strings(item, limit) for item in value]
+    if isinstance(value, bool) or not isinstance(value, int | bytes):
+        raise BuildError(f"metadata cannot carry {type(value).__name__} values: {value!r}")
+    return value
+
+
+def registration_metadata(
+    policy_id: bytes, asset_name: bytes, metadata: Mapping[str, Any]
+) -> dict[int, Any]:
+    """Labels 721 (CIP-25 v1, hex keys as §5.3 writes them) and 674 of a registration."""
+    return {
+        721: {
+            policy_id.hex(): {asset_name.hex(): chunk_strings(metadata)},
+            "version": CIP25_VERSION,
+        },
+        674: {"msg": ["Masumi", "RegisterAgent"]},
+    }
+
+
+class RegistryBuilders:
+    def __init__(
+        self,
+        context: PortChainContext,
+        policy: PlutusV3Script,
+        policy_id: bytes,
+        clock: Callable[[], int] = now_ms,
+        slot_config: SlotConfig | None = None,
+    ) -> None:
+        """Without a slot config the validity window is left to pycardano, which then asks the
+        chain for its tip on every build."""
+        self.context = context
+        self.policy = policy
+        self.policy_id = ScriptHash(policy_id)
+        self.clock = clock
+        self.slots = slot_config
+
+    # building -------------------------------------------------------------------------------
+
+    def _builder(self, owner: Actor, message: dict[int, Any]) -> TransactionBuilder:
+        builder = TransactionBuilder(self.context)
+        builder.add_input_address(owner.address)
+        builder.auxiliary_data = AuxiliaryData(AlonzoMetadata(Metadata(message)))
+        builder.required_signers = [owner.key_hash]
+        if self.slots is not None:
+            now = self.clock()
+            start = self.slots.posix_ms_to_slot(now - WINDOW_MS)
+            builder.validity_start = max(self.slots.zero_slot, start)
+            builder.ttl = self.slots.posix_ms_to_slot(now + WINDOW_MS)
+        return builder
+
+    def _tokens(self, asset_name: bytes, quantity: int) -> MultiAsset:
+        return MultiAsset({self.policy_id: Asset({AssetName(asset_name): quantity})})
+
+    def _finish(self, builder: TransactionBuilder, owner: Actor, kind: str) -> BuiltTx:
+        tx = builder.build_and_sign([owner.signing_key], change_address=owner.address)
+        spent = tuple(
+            (txin.transaction_id.payload.hex(), int(txin.index))
+            for txin in tx.transaction_body.inputs
+        )
+        return BuiltTx(tx, kind, (), spent)
+
+    def _seed(self, owner: Actor) -> UTxO:
+        """The owner's UTxO whose reference names the NFT: the largest one holding only ADA."""
+        plain = [
+            utxo
+            for utxo in self.context.utxos(owner.address)
+            if not utxo.output.amount.multi_asset and utxo.output.script is None
+        ]
+        if not plain:
+            raise BuildError(f"{owner.address} holds no ADA-only UTxO to seed a registration")
+        return max(plain, key=lambda utxo: (utxo.output.amount.coin, utxo.input.to_cbor()))
+
+    # the registry ---------------------------------------------------------------------------
+
+    def mint(
+        self,
+        owner: Actor,
+        metadata: Mapping[str, Any],
+        *,
+        recipient: Address | None = None,
+        lovelace: int = REGISTRATION_LOVELACE,
+        ex_units: ExecutionUnits | None = None,
+    ) -> tuple[BuiltTx, str]:
+        """Register: the signed mint and the asset name (hex). `ex_units` given up front skips
+        the evaluation round trip."""
+        if lovelace < REGISTRATION_LOVELACE:
+            raise BuildError(f"the NFT goes out with at least {REGISTRATION_LOVELACE} lovelace")
+        seed = self._seed(owner)
+        asset_name = registry_asset_name(seed.input)
+        builder = self._builder(
+            owner, registration_metadata(bytes(self.policy_id.payload), asset_name, metadata)
+        )
+        builder.add_input(seed)
+        nft = self._tokens(asset_name, 1)
+        builder.mint = nft
+        builder.add_minting_script(self.policy, Redeemer(MintAction(), _copy(ex_units)))
+        output = TransactionOutput(recipient or owner.address, Value(lovelace, nft))
+        needed = min_lovelace_post_alonzo(output, self.context)
+        if needed > lovelace:
+            output.amount = Value(needed, nft)
+        builder.add_output(output)
+        return self._finish(builder, owner, "RegisterAgent"), asset_name.hex()
+
+    def burn(
+        self,
+        owner: Actor,
+        nft: UTxO,
+        asset_name: bytes,
+        *,
+        ex_units: ExecutionUnits | None = None,
+    ) -> BuiltTx:
+        """Deregister: spend the UTxO holding the NFT and burn it; the rest comes back as change."""
+        held = nft.output.amount.multi_asset.get(self.policy_id, Asset()).get(
+            AssetName(asset_name), 0
+        )
+        if held != 1:
+            raise BuildError(f"{nft.input} does not hold the registry NFT {asset_name.hex()}")
+        builder = self._builder(owner, {674: {"msg": ["Masumi", "DeregisterAgent"]}})
+        builder.add_input(nft)
+        builder.mint = self._tokens(asset_name, -1)
+        builder.add_minting_script(self.policy, Redeemer(BurnAction(), _copy(ex_units)))
+        return self._finish(builder, owner, "DeregisterAgent")
+
+
+def _copy(units: ExecutionUnits | None) -> ExecutionUnits | None:
+    """A fresh object per build: pycardano keeps (and may rescale) the redeemer's units."""
+    return None if units is None else ExecutionUnits(units.mem, units.steps)
