@@ -1,8 +1,10 @@
 """`make contracts`: compile the on-chain sources with the pinned OpShin into `contracts/build/`.
 
 For each contract, `opshin build` (the CLI route: its script hash differs from
-`opshin.builder.build`) writes `script.cbor` (CBOR(flat), unapplied), `script.plutus` and the
-CIP-57 `blueprint.json`; `manifest.json` records the compiler version, flags, sizes and hashes.
+`opshin.builder.build`) compiles the source; our UPLC optimiser (`contracts/optimise.py`) then
+rewrites the program, and we write `script.cbor` (CBOR(flat), unapplied), `script.plutus` and the
+CIP-57 `blueprint.json` for the optimised program; `manifest.json` records the compiler version,
+flags, optimiser passes, sizes and hashes.
 `tests/contracts/test_build.py` recompiles and fails when the committed hashes do not reproduce.
 
     python -m contracts.build [--out DIR] [--check]
@@ -21,6 +23,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import cbor2
+
+from contracts.optimise import INLINE_SIZE, PASSES, optimise_cbor
 
 CONTRACTS_DIR = Path(__file__).resolve().parent
 BUILD_DIR = CONTRACTS_DIR / "build"
@@ -85,14 +91,36 @@ def compile_contract(contract: Contract, out_dir: Path) -> dict[str, Any]:
         target.mkdir(parents=True, exist_ok=True)
         for name in KEPT_FILES:
             shutil.copyfile(raw_out / name, target / name)
-    script = bytes.fromhex((target / "script.cbor").read_text().strip())
+    compiled = bytes.fromhex((target / "script.cbor").read_text().strip())
+    script, rewrites = optimise_cbor(compiled)
+    write_script(target, script)
     return {
         "source": f"contracts/{contract.source}",
         "parameters": list(contract.parameters),
+        "compiled_bytes": len(compiled),
+        "compiled_hash": script_hash(compiled),
+        "rewrites": rewrites,
         "script_bytes": len(script),
-        "unapplied_hash": hashlib.blake2b(b"\x03" + script, digest_size=28).hexdigest(),
+        "unapplied_hash": script_hash(script),
         "source_sha256": hashlib.sha256((CONTRACTS_DIR / contract.source).read_bytes()).hexdigest(),
     }
+
+
+def script_hash(script: bytes) -> str:
+    return hashlib.blake2b(b"\x03" + script, digest_size=28).hexdigest()
+
+
+def write_script(target: Path, script: bytes) -> None:
+    """Replace the compiler's program in `script.cbor`, `script.plutus` and `blueprint.json`."""
+    (target / "script.cbor").write_text(script.hex())
+    envelope = json.loads((target / "script.plutus").read_text())
+    envelope["cborHex"] = cbor2.dumps(script).hex()
+    (target / "script.plutus").write_text(json.dumps(envelope, indent=2))
+    blueprint = json.loads((target / "blueprint.json").read_text())
+    for validator in blueprint["validators"]:
+        validator["compiledCode"] = script.hex()
+        validator["hash"] = script_hash(script)
+    (target / "blueprint.json").write_text(json.dumps(blueprint, indent=2))
 
 
 def build(out_dir: Path = BUILD_DIR) -> dict[str, Any]:
@@ -115,6 +143,14 @@ def build(out_dir: Path = BUILD_DIR) -> dict[str, Any]:
             "route": "opshin build (CLI)",
             "opt_level": OPT_LEVEL,
             "plutus": "v3",
+        },
+        "optimiser": {
+            "module": "contracts/optimise.py",
+            "passes": list(PASSES),
+            "inline_size": INLINE_SIZE,
+            "source_sha256": hashlib.sha256(
+                (CONTRACTS_DIR / "optimise.py").read_bytes()
+            ).hexdigest(),
         },
         "contracts": results,
     }
