@@ -32,13 +32,10 @@ importlib.import_module("node")
 
 import httpx  # noqa: E402  (after the sys.path line: runs from a checkout)
 from pycardano import (  # noqa: E402
-    Address,
     Asset,
     AssetName,
     ExecutionUnits,
     MultiAsset,
-    Network,
-    PaymentSigningKey,
     ScriptHash,
     Transaction,
     TransactionInput,
@@ -47,35 +44,24 @@ from pycardano import (  # noqa: E402
 )
 
 from contracts.datums import EscrowDatum, PlutusAddress  # noqa: E402
-from contracts.params import EscrowParams, escrow_script, registry_policy  # noqa: E402
+from contracts.params import registry_policy  # noqa: E402
 from devnet.server import DevnetConfig, DevnetServer  # noqa: E402
 from node.chain.blockfrost import BlockfrostChain  # noqa: E402
 from node.chain.builders import (  # noqa: E402
-    Actor,
     BuiltTx,
     EscrowBuilders,
-    EscrowContract,
     LockRequest,
 )
 from node.chain.context import PortChainContext  # noqa: E402
 from node.chain.registry_builders import RegistryBuilders  # noqa: E402
-from node.config import SlotConfig  # noqa: E402
+from tests.node.chain import escrow_world as world  # noqa: E402
 
-ADA = 1_000_000
-MINUTE_MS = 60_000
-HOUR_MS = 60 * MINUTE_MS
-COOLDOWN_MS = 7 * MINUTE_MS
+ADA, MINUTE_MS, HOUR_MS = world.ADA, world.MINUTE_MS, world.HOUR_MS
 GOAL_LOCK_MS = 50.0
 GOAL_REQUESTS = 3.0
 
 
-def actor(name: str) -> Actor:
-    key = PaymentSigningKey(hashlib.blake2b(f"bench/{name}".encode(), digest_size=32).digest())
-    return Actor(key, Address(key.to_verification_key().hash(), network=Network.TESTNET))
-
-
-BUYER, SELLER, FEE = actor("buyer"), actor("seller"), actor("fee")
-ADMINS = [actor(f"admin-{i}") for i in range(3)]
+BUYER, SELLER, ADMINS = world.BUYER, world.SELLER, world.ADMINS
 
 Build = Callable[[ExecutionUnits | None], BuiltTx]
 
@@ -97,33 +83,13 @@ class Bench:
     def __init__(self, devnet: DevnetServer) -> None:
         self.devnet = devnet
         self.http = httpx.Client(base_url=devnet.url, timeout=60)
-        info = self.http.get("/devnet/info").json()
-        self.unit: str = info["usdm"]["unit"]
-        slots = info["slot_config"]
-        self.slots = SlotConfig(
-            zero_time_ms=slots["zero_time_ms"],
-            zero_slot=slots["zero_slot"],
-            slot_length_ms=slots["slot_length_ms"],
-        )
+        self.unit: str = self.http.get("/devnet/info").json()["usdm"]["unit"]
+        self.slots = world.devnet_slot_config(self.http)
         # No throttling here: what is measured is the builders, not the token bucket.
         self.chain = BlockfrostChain(
             devnet.url + "/api", "bench", rate_per_s=100_000, burst=100_000
         )
-        params = EscrowParams(
-            required_admins_multi_sig=2,
-            admin_vks=tuple(bytes(admin.key_hash.payload) for admin in ADMINS),
-            fee_address=str(FEE.address),
-            fee_permille=50,
-            cooldown_period_ms=COOLDOWN_MS,
-        )
-        script = escrow_script(params)
-        contract = EscrowContract(
-            script=script.plutus_script,
-            address=script.address(Network.TESTNET),
-            fee_address=FEE.address,
-            fee_permille=50,
-            cooldown_ms=COOLDOWN_MS,
-        )
+        contract = world.parties_contract()
         self.context = PortChainContext(self.chain, 0)
         clock = self._now
         self.escrow = EscrowBuilders(self.context, contract, self.slots, clock=clock)
@@ -132,12 +98,7 @@ class Bench:
             self.context, policy.plutus_script, policy.hash, clock=clock, slot_config=self.slots
         )
         self.policy_id = policy.hash
-        for party in (BUYER, SELLER, *ADMINS):
-            usdm = {self.unit: 1_000_000_000} if party is BUYER else {}
-            self.http.post(
-                "/devnet/faucet",
-                json={"address": str(party.address), "lovelace": 2_000 * ADA, "assets": usdm},
-            ).raise_for_status()
+        world.fund_parties(self.http, self.unit, 2_000 * ADA, 1_000_000_000)
 
     def _now(self) -> int:
         return self.devnet.ledger.now_ms

@@ -5,134 +5,42 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
-from pycardano import (
-    Address,
-    Asset,
-    AssetName,
-    MultiAsset,
-    Network,
-    PaymentSigningKey,
-    ScriptHash,
-    Transaction,
-    TransactionInput,
-    UTxO,
-    Value,
-)
+from pycardano import Transaction, TransactionInput, Value
 
-from contracts.datums import EscrowDatum, OutputReference, PlutusAddress, State
-from contracts.params import EscrowParams, escrow_script
+from contracts.datums import EscrowDatum, OutputReference, State
 from devnet.server import DevnetServer
 from node.chain.blockfrost import BlockfrostChain
-from node.chain.builders import (
-    MIN_COLLATERAL_RETURN,
-    Actor,
-    BuildError,
-    BuiltTx,
-    EscrowBuilders,
-    EscrowContract,
-    LockRequest,
-    datum_of,
-)
+from node.chain.builders import MIN_COLLATERAL_RETURN, BuildError, EscrowBuilders, datum_of
 from node.chain.context import PortChainContext
-from node.config import SlotConfig
-from tests.devnet.http_helpers import faucet, usdm_unit
-
-ADA = 1_000_000
-HOUR_MS = 3_600_000
-COOLDOWN_MS = 7 * 60_000
-
-
-def actor(name: str) -> Actor:
-    key = PaymentSigningKey(hashlib.blake2b(f"builders/{name}".encode(), digest_size=32).digest())
-    return Actor(key, Address(key.to_verification_key().hash(), network=Network.TESTNET))
-
-
-BUYER, SELLER, FEE = actor("buyer"), actor("seller"), actor("fee")
-ADMINS = [actor(f"admin-{i}") for i in range(3)]
-
-
-@dataclass
-class Escrow:
-    builders: EscrowBuilders
-    chain: BlockfrostChain
-    devnet: DevnetServer
-    http: httpx.Client
-    unit: str
-
-    def submit(self, built: BuiltTx) -> Transaction:
-        assert self.chain.submit(built.cbor) == built.tx_hash
-        return built.tx
-
-    def escrow_utxo(self, tx: Transaction, index: int = 0) -> UTxO:
-        txin = TransactionInput(tx.id, index)
-        return UTxO(txin, tx.transaction_body.outputs[index])
-
-    def advance(self, ms: int) -> None:
-        self.http.post("/devnet/time", json={"advance_seconds": -(-ms // 1000)})
-        self.http.post("/devnet/blocks", json={"count": 1})
-
-    def usdm(self, quantity: int) -> MultiAsset:
-        policy, name = bytes.fromhex(self.unit[:56]), bytes.fromhex(self.unit[56:])
-        return MultiAsset({ScriptHash(policy): Asset({AssetName(name): quantity})})
-
-    def purchase(self, label: str, usdm: int = 10_000_000) -> LockRequest:
-        now = self.devnet.ledger.now_ms
-        datum = EscrowDatum.make(
-            buyer=PlutusAddress.from_address(BUYER.address),
-            seller=PlutusAddress.from_address(SELLER.address),
-            reference_key=bytes(40),
-            reference_signature=bytes(120),
-            seller_nonce=hashlib.sha256(label.encode()).digest(),
-            buyer_nonce=bytes.fromhex("00112233445566778899"),
-            collateral_return_lovelace=0,
-            input_hash=hashlib.sha256(b"input " + label.encode()).digest(),
-            pay_by_time=now + HOUR_MS,
-            submit_result_time=now + 2 * HOUR_MS,
-            unlock_time=now + 3 * HOUR_MS,
-            external_dispute_unlock_time=now + 4 * HOUR_MS,
-        )
-        request_id = hashlib.sha256(label.encode()).hexdigest()
-        return LockRequest(datum, Value(0, self.usdm(usdm)), request_id)
+from tests.devnet.http_helpers import usdm_unit
+from tests.node.chain.escrow_world import (
+    ADA,
+    ADMINS,
+    BUYER,
+    COOLDOWN_MS,
+    FEE,
+    HOUR_MS,
+    SELLER,
+    Escrow,
+    devnet_slot_config,
+    fund_parties,
+    parties_contract,
+)
 
 
 @pytest.fixture(scope="module")
 def escrow(chain_devnet: DevnetServer, devnet_http: httpx.Client) -> Iterator[Escrow]:
-    params = EscrowParams(
-        required_admins_multi_sig=2,
-        admin_vks=tuple(bytes(admin.key_hash.payload) for admin in ADMINS),
-        fee_address=str(FEE.address),
-        fee_permille=50,
-        cooldown_period_ms=COOLDOWN_MS,
-    )
-    script = escrow_script(params)
-    contract = EscrowContract(
-        script=script.plutus_script,
-        address=script.address(Network.TESTNET),
-        fee_address=FEE.address,
-        fee_permille=50,
-        cooldown_ms=COOLDOWN_MS,
-    )
     unit = usdm_unit(devnet_http)
-    for party in (BUYER, SELLER, *ADMINS):
-        faucet(
-            devnet_http,
-            str(party.address),
-            200 * ADA,
-            {unit: 100_000_000} if party is BUYER else None,
-        )
-    info = devnet_http.get("/devnet/info").json()["slot_config"]
-    slots = SlotConfig(
-        zero_time_ms=info["zero_time_ms"],
-        zero_slot=info["zero_slot"],
-        slot_length_ms=info["slot_length_ms"],
-    )
+    fund_parties(devnet_http, unit, 200 * ADA, 100_000_000)
     chain = BlockfrostChain(chain_devnet.url + "/api", "builders")
     builders = EscrowBuilders(
-        PortChainContext(chain, 0), contract, slots, clock=lambda: chain_devnet.ledger.now_ms
+        PortChainContext(chain, 0),
+        parties_contract(),
+        devnet_slot_config(devnet_http),
+        clock=lambda: chain_devnet.ledger.now_ms,
     )
     yield Escrow(builders, chain, chain_devnet, devnet_http, unit)
     chain.close()

@@ -11,7 +11,7 @@ import pytest
 from pycardano import Network, TransactionInput, UTxO
 
 from contracts.datums import State
-from contracts.params import EscrowParams, escrow_script
+from contracts.params import escrow_script
 from devnet.server import DevnetServer
 from node.chain.blockfrost import BlockfrostChain
 from node.chain.builders import EscrowBuilders, datum_of
@@ -21,9 +21,19 @@ from node.chain.contracts import (
     deploy_reference_script,
     escrow_contract,
 )
-from node.config import NetworkProfile, SlotConfig
+from node.config import NetworkProfile
 from tests.devnet.http_helpers import faucet
-from tests.node.chain.test_builders import ADMINS, BUYER, COOLDOWN_MS, FEE, SELLER, actor
+from tests.node.chain.escrow_world import (
+    ADMINS,
+    BUYER,
+    COOLDOWN_MS,
+    FEE,
+    SELLER,
+    Escrow,
+    actor,
+    devnet_slot_config,
+    escrow_params,
+)
 
 HOLDER = actor("reference-holder")
 
@@ -51,19 +61,9 @@ def profile(**escrow: Any) -> NetworkProfile:
     )
 
 
-def our_params() -> EscrowParams:
-    return EscrowParams(
-        required_admins_multi_sig=2,
-        admin_vks=tuple(bytes(admin.key_hash.payload) for admin in ADMINS),
-        fee_address=str(FEE.address),
-        fee_permille=50,
-        cooldown_period_ms=COOLDOWN_MS,
-    )
-
-
 def test_our_contract_is_applied_with_the_profiles_parameters(chain: BlockfrostChain) -> None:
     contract = escrow_contract(profile(source="contracts"), chain)
-    expected = escrow_script(our_params())
+    expected = escrow_script(escrow_params())
     assert contract.script == expected.plutus_script
     assert contract.address == expected.address(Network.TESTNET)
     assert contract.fee_permille == 50 and contract.reference is None
@@ -72,7 +72,7 @@ def test_our_contract_is_applied_with_the_profiles_parameters(chain: BlockfrostC
 def test_a_deployed_script_is_loaded_by_hash_once_and_spent_by_reference(
     chain: BlockfrostChain, chain_devnet: DevnetServer, devnet_http: httpx.Client
 ) -> None:
-    script = escrow_script(our_params())
+    script = escrow_script(escrow_params())
     faucet(devnet_http, str(HOLDER.address), 100 * 1_000_000)
     deploy = deploy_reference_script(
         PortChainContext(chain, 0), HOLDER, script.plutus_script, HOLDER.address
@@ -90,17 +90,10 @@ def test_a_deployed_script_is_loaded_by_hash_once_and_spent_by_reference(
     assert contract.reference is not None
     assert contract.reference.input == TransactionInput(deploy.tx.id, 0)
 
-    info = devnet_http.get("/devnet/info").json()["slot_config"]
-    slots = SlotConfig(
-        zero_time_ms=info["zero_time_ms"],
-        zero_slot=info["zero_slot"],
-        slot_length_ms=info["slot_length_ms"],
-    )
+    slots = devnet_slot_config(devnet_http)
     builders = EscrowBuilders(
         PortChainContext(chain, 0), contract, slots, clock=lambda: chain_devnet.ledger.now_ms
     )
-    from tests.node.chain.test_builders import Escrow
-
     escrow = Escrow(builders, chain, chain_devnet, devnet_http, _usdm(devnet_http))
     faucet(devnet_http, str(BUYER.address), 50 * 1_000_000, {escrow.unit: 20_000_000})
     faucet(devnet_http, str(SELLER.address), 50 * 1_000_000)

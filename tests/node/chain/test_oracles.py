@@ -19,26 +19,27 @@ from typing import Any
 
 import httpx
 import pytest
-from pycardano import Network, Transaction, TransactionInput, Value
+from pycardano import Transaction, TransactionInput, Value
 
-from contracts.params import EscrowParams, escrow_script, registry_policy
+from contracts.params import registry_policy
 from devnet.server import DevnetServer
 from node.chain.blockfrost import BlockfrostChain
-from node.chain.builders import BuiltTx, EscrowBuilders, EscrowContract, LockRequest
+from node.chain.builders import BuiltTx, EscrowBuilders, LockRequest
 from node.chain.context import PortChainContext
 from node.chain.registry_builders import RegistryBuilders
 from node.config import SlotConfig
-from tests.devnet.http_helpers import faucet, usdm_unit
+from tests.devnet.http_helpers import usdm_unit
 from tests.devnet.oracles import NODE_TIMEOUT_S, REPO_ROOT, oracle_dir
-from tests.node.chain.test_builders import (
+from tests.node.chain.escrow_world import (
     ADA,
     ADMINS,
     BUYER,
-    COOLDOWN_MS,
-    FEE,
     HOUR_MS,
     SELLER,
     Escrow,
+    devnet_slot_config,
+    fund_parties,
+    parties_contract,
 )
 
 PARAMS_PATH = REPO_ROOT / "config" / "devnet-protocol-params.json"
@@ -62,37 +63,15 @@ class Sample:
 
 
 def _escrow(devnet: DevnetServer, http: httpx.Client, chain: BlockfrostChain) -> Escrow:
-    params = EscrowParams(
-        required_admins_multi_sig=2,
-        admin_vks=tuple(bytes(admin.key_hash.payload) for admin in ADMINS),
-        fee_address=str(FEE.address),
-        fee_permille=50,
-        cooldown_period_ms=COOLDOWN_MS,
-    )
-    script = escrow_script(params)
-    contract = EscrowContract(
-        script=script.plutus_script,
-        address=script.address(Network.TESTNET),
-        fee_address=FEE.address,
-        fee_permille=50,
-        cooldown_ms=COOLDOWN_MS,
-    )
     unit = usdm_unit(http)
-    for party in (BUYER, SELLER, *ADMINS):
-        faucet(http, str(party.address), 200 * ADA, {unit: 100_000_000} if party is BUYER else None)
+    fund_parties(http, unit, 200 * ADA, 100_000_000)
     builders = EscrowBuilders(
-        PortChainContext(chain, 0), contract, _slot_config(http), clock=lambda: devnet.ledger.now_ms
+        PortChainContext(chain, 0),
+        parties_contract(),
+        devnet_slot_config(http),
+        clock=lambda: devnet.ledger.now_ms,
     )
     return Escrow(builders, chain, devnet, http, unit)
-
-
-def _slot_config(http: httpx.Client) -> SlotConfig:
-    info = http.get("/devnet/info").json()["slot_config"]
-    return SlotConfig(
-        zero_time_ms=info["zero_time_ms"],
-        zero_slot=info["zero_slot"],
-        slot_length_ms=info["slot_length_ms"],
-    )
 
 
 def _purchase(escrow: Escrow, label: str, *deadlines_h: int) -> LockRequest:

@@ -3,7 +3,6 @@ through the chain port: the asset name, the CIP-25 metadata (chunked strings), t
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -11,11 +10,8 @@ from typing import Any
 import httpx
 import pytest
 from pycardano import (
-    Address,
     AssetName,
     ExecutionUnits,
-    Network,
-    PaymentSigningKey,
     ScriptHash,
     Transaction,
     TransactionInput,
@@ -25,7 +21,7 @@ from pycardano import (
 from contracts.params import registry_policy
 from devnet.server import DevnetServer
 from node.chain.blockfrost import BlockfrostChain
-from node.chain.builders import Actor, BuildError, BuiltTx
+from node.chain.builders import BuildError, BuiltTx
 from node.chain.context import PortChainContext
 from node.chain.port import ChainNotFound
 from node.chain.registry_builders import (
@@ -36,8 +32,8 @@ from node.chain.registry_builders import (
 )
 from node.config import SlotConfig
 from tests.devnet.http_helpers import faucet
+from tests.node.chain.escrow_world import ADA, actor
 
-ADA = 1_000_000
 LONG_DESCRIPTION = (
     "An agent that summarises long documents into short, faithful abstracts; "
     "it cites the passages it relied on and says when the source is ambiguous — "
@@ -45,12 +41,7 @@ LONG_DESCRIPTION = (
 )
 
 
-def actor(name: str) -> Actor:
-    key = PaymentSigningKey(hashlib.blake2b(f"registry/{name}".encode(), digest_size=32).digest())
-    return Actor(key, Address(key.to_verification_key().hash(), network=Network.TESTNET))
-
-
-OWNER, RECIPIENT = actor("owner"), actor("recipient")
+OWNER, RECIPIENT = actor("owner", "registry"), actor("recipient", "registry")
 
 
 def agent_metadata(name: str, description: str = "Summarises documents.") -> dict[str, Any]:
