@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from devnet.admins import escrow_parties
 from devnet.errors import LedgerError, LedgerRejection, NotFound
 from devnet.genesis import EPOCH_LENGTH_SLOTS, NETWORK_MAGIC, USDM_ASSET_NAME_HEX, USDM_DECIMALS
 from devnet.ledger import Ledger, address_bytes
@@ -255,6 +256,7 @@ def network_profile(ledger: Ledger) -> Json:
             "asset_name": USDM_ASSET_NAME_HEX,
             "decimals": USDM_DECIMALS,
         },
+        "escrow": escrow_parties(),
         "genesis_wallet_address": str(genesis.wallet_address),
         "blockfrost_path": API_PREFIX,
         "current_slot": ledger.current_slot,

@@ -57,6 +57,6 @@ def open_runtime(settings: Settings, *, run_migrations: bool = True) -> tuple[Ru
 
 def open_chain(settings: Settings) -> BlockfrostChain:
     """Blockfrost for the network (or the devnet's URL); no request is made until one is needed."""
-    url = settings.blockfrost_url or settings.profile().blockfrost_url
+    url = settings.blockfrost_url or settings.profile().blockfrost_url  # as Runtime.blockfrost_url
     project_id = settings.blockfrost_project_id
     return BlockfrostChain(url, project_id.get_secret_value() if project_id else "devnet")

@@ -1,9 +1,10 @@
-"""What a running node holds: its settings, network profile, database engine and secret box."""
+"""What a running node holds: its settings, network profile, database engine, secret box and chain."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -11,6 +12,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from node.chain.blockfrost import BlockfrostChain
+from node.chain.network import resolve_profile
 from node.config import NetworkProfile, Settings
 from node.crypto import SecretBox
 
@@ -22,6 +24,16 @@ class Runtime:
     engine: Engine
     secrets: SecretBox
     chain: BlockfrostChain | None = None
+
+    @cached_property
+    def network(self) -> NetworkProfile:
+        """The profile completed (slot config, stablecoin, contract addresses, registry policy);
+        on the devnet this asks the devnet once, so it is resolved on first use, not at start."""
+        return resolve_profile(self.profile, self.blockfrost_url)
+
+    @property
+    def blockfrost_url(self) -> str:
+        return self.settings.blockfrost_url or self.profile.blockfrost_url
 
 
 def get_runtime(request: Request) -> Runtime:

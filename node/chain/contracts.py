@@ -1,13 +1,17 @@
-"""Which escrow contract a network profile means, and its reference-script output.
+"""Which escrow contract and registry policy a network profile means, and reference-script outputs.
 
 - `chain`: the deployed Masumi V1 escrow (preprod, mainnet): the applied script is fetched once
   by its hash from the chain and cached; we never ship their compiled code.
 - `contracts`: our validator from contracts/, applied with the profile's parameters.
 - `file`: an operator's own compatible validator, as a CBOR hex file.
+
+The registry policy is ours applied to our escrow's address when the profile's policy id is that,
+else the deployed policy loaded by its id.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from pycardano import (
@@ -20,7 +24,7 @@ from pycardano import (
     plutus_script_hash,
 )
 
-from contracts.params import EscrowParams, escrow_script
+from contracts.params import EscrowParams, escrow_script, registry_policy
 from node.chain.blockfrost import BlockfrostChain
 from node.chain.builders import Actor, BuiltTx, EscrowContract
 from node.chain.context import PortChainContext
@@ -70,16 +74,45 @@ def _script(escrow: EscrowProfile, chain: BlockfrostChain) -> PlutusV3Script:
     if escrow.source == "file":
         assert escrow.script_file is not None
         return PlutusV3Script(bytes.fromhex(Path(escrow.script_file).read_text().strip()))
+    return escrow_script(our_escrow_params(escrow)).plutus_script
+
+
+def our_escrow_params(escrow: EscrowProfile) -> EscrowParams:
+    """The parameters our escrow is applied with, from the profile (§3.1 order)."""
     if not escrow.admin_key_hashes or escrow.fee_address is None:
         raise ContractError("our escrow needs escrow.admin_key_hashes and escrow.fee_address")
-    params = EscrowParams(
+    return EscrowParams(
         required_admins_multi_sig=escrow.required_admin_signatures,
         admin_vks=tuple(bytes.fromhex(key) for key in escrow.admin_key_hashes),
         fee_address=escrow.fee_address,
         fee_permille=escrow.fee_permille,
         cooldown_period_ms=escrow.cooldown_ms,
     )
-    return escrow_script(params).plutus_script
+
+
+@dataclass(frozen=True)
+class RegistryContract:
+    script: PlutusV3Script
+    policy_id: bytes
+
+
+def registry_contract(profile: NetworkProfile, chain: BlockfrostChain) -> RegistryContract:
+    """The registry minting policy of a resolved profile (node.chain.network.resolve_profile):
+    ours applied to our escrow's address, or a deployed one (Masumi's) loaded by its id."""
+    policy_id = profile.registry.policy_id
+    if policy_id is None:
+        raise ContractError("registry.policy_id is not set (resolve the profile first)")
+    escrow = profile.escrow
+    if escrow.source == "contracts" and escrow.address is not None:
+        ours = registry_policy(escrow.address)
+        if ours.hash.hex() == policy_id:
+            return RegistryContract(ours.plutus_script, ours.hash)
+    loaded = chain.plutus_script(policy_id)
+    if not isinstance(loaded, PlutusV3Script):
+        raise ContractError(f"registry policy {policy_id} is not Plutus V3")
+    if plutus_script_hash(loaded).payload.hex() != policy_id:
+        raise ContractError(f"the script loaded for {policy_id} has another hash")
+    return RegistryContract(loaded, bytes.fromhex(policy_id))
 
 
 def find_reference_output(chain: BlockfrostChain, holder: str, script_hash: str) -> UTxO | None:
