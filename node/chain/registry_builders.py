@@ -11,7 +11,6 @@ signer; the owner pays fees and collateral.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -40,51 +39,26 @@ from node.chain.builders import WINDOW_MS, Actor, BuildError, BuiltTx
 from node.chain.context import PortChainContext
 from node.clock import now_ms
 from node.config import SlotConfig
+from registry import cip25, identifiers
+from registry.cip25 import METADATA_CHUNK_BYTES as METADATA_CHUNK_BYTES
+from registry.cip25 import MetadataError
+from registry.cip25 import chunk_text as chunk_text  # re-exported for callers of this module
 
 REGISTRATION_LOVELACE = 5_000_000  # Masumi sends the NFT with at least 5 ADA
-METADATA_CHUNK_BYTES = 64  # the ledger's limit for one metadata string
 CIP25_VERSION = "1"
 
 
 def registry_asset_name(seed: TransactionInput) -> bytes:
     """The one-shot asset name of a registration spending `seed` (§5.1)."""
-    txid = bytes(seed.transaction_id.payload)
-    return hashlib.blake2b(txid + int(seed.index).to_bytes(4, "big"), digest_size=32).digest()
-
-
-def chunk_text(text: str, limit: int = METADATA_CHUNK_BYTES) -> list[str]:
-    """`text` in pieces of at most `limit` UTF-8 bytes, never splitting a character."""
-    chunks: list[str] = []
-    current: list[str] = []
-    size = 0
-    for char in text:
-        width = len(char.encode())
-        if size + width > limit:
-            chunks.append("".join(current))
-            current, size = [], 0
-        current.append(char)
-        size += width
-    if current or not chunks:
-        chunks.append("".join(current))
-    return chunks
+    return identifiers.registry_asset_name(bytes(seed.transaction_id.payload), int(seed.index))
 
 
 def chunk_strings(value: Any, limit: int = METADATA_CHUNK_BYTES) -> Any:
-    """Metadata with every string longer than `limit` bytes replaced by its list of chunks,
-    recursing through dicts and lists. Readers join the chunks back (MIP-002). A key cannot be
-    chunked: one over 64 bytes is refused here (pycardano would let it through to the ledger)."""
-    if isinstance(value, str):
-        return value if len(value.encode()) <= limit else chunk_text(value, limit)
-    if isinstance(value, Mapping):
-        for key in value:
-            if isinstance(key, str) and len(key.encode()) > METADATA_CHUNK_BYTES:
-                raise BuildError(f"metadata key over {METADATA_CHUNK_BYTES} bytes: {key!r}")
-        return {key: chunk_strings(item, limit) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [chunk_strings(item, limit) for item in value]
-    if isinstance(value, bool) or not isinstance(value, int | bytes):
-        raise BuildError(f"metadata cannot carry {type(value).__name__} values: {value!r}")
-    return value
+    """registry.cip25.chunk_strings, with what metadata cannot carry raised as a BuildError."""
+    try:
+        return cip25.chunk_strings(value, limit)
+    except MetadataError as exc:
+        raise BuildError(str(exc)) from exc
 
 
 def registration_metadata(
