@@ -1,10 +1,10 @@
 """`make contracts`: compile the on-chain sources with the pinned OpShin into `contracts/build/`.
 
 For each contract, `opshin build` (the CLI route: its script hash differs from
-`opshin.builder.build`) compiles the source; our UPLC optimiser (`contracts/optimise.py`) then
-rewrites the program, and we write `script.cbor` (CBOR(flat), unapplied), `script.plutus` and the
-CIP-57 `blueprint.json` for the optimised program; `manifest.json` records the compiler version,
-flags, optimiser passes, sizes and hashes.
+`opshin.builder.build`) compiles the source, which inlines `contracts/onchain_builtins.py`; our
+UPLC optimiser (`contracts/optimise.py`) then rewrites the program, and we write `script.cbor`
+(CBOR(flat), unapplied), `script.plutus` and the CIP-57 `blueprint.json` for the optimised
+program; `manifest.json` records the compiler version, flags, optimiser passes, sizes and hashes.
 `tests/contracts/test_build.py` recompiles and fails when the committed hashes do not reproduce.
 
     python -m contracts.build [--out DIR] [--check]
@@ -34,6 +34,10 @@ OPSHIN_VERSION = "0.28.0"
 OPT_LEVEL = 3
 RECURSION_LIMIT = 20_000
 KEPT_FILES = ("script.cbor", "script.plutus", "blueprint.json")
+
+
+# the module every on-chain source pulls in with `from onchain_builtins import *`
+SHARED_SOURCES = ("onchain_builtins.py",)
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,10 @@ def compile_contract(contract: Contract, out_dir: Path) -> dict[str, Any]:
         "script_bytes": len(script),
         "unapplied_hash": script_hash(script),
         "source_sha256": hashlib.sha256((CONTRACTS_DIR / contract.source).read_bytes()).hexdigest(),
+        "shared_sources_sha256": {
+            f"contracts/{name}": hashlib.sha256((CONTRACTS_DIR / name).read_bytes()).hexdigest()
+            for name in SHARED_SOURCES
+        },
     }
 
 

@@ -153,6 +153,152 @@ def test_recursion_is_preserved() -> None:
     assert before.value == 55
 
 
+# function parameters (drop-param, specialise, sink): the bodies are too big to inline
+
+
+def big(h: str, x: str = "x") -> str:
+    """An integer term of `x` and `h` (a term), over the inlining size."""
+    return (
+        f"[[(builtin addInteger) [[(builtin multiplyInteger) {h}] {x}]] "
+        f"[[(builtin subtractInteger) {x}] [[(builtin addInteger) {h}] (con integer 3)]]]"
+    )
+
+
+BODY = big("x")
+WRAPPED = big("[(force h) (delay x)]")
+LOOP = (
+    "(lam self (lam n (lam k (lam acc (lam junk (force [[[(force (builtin ifThenElse)) "
+    "[[(builtin lessThanEqualsInteger) n] (con integer 0)]] (delay acc)] "
+    "(delay [[[[[self self] [[(builtin subtractInteger) n] k]] {k}] "
+    "[[(builtin addInteger) acc] n]] {junk}])]))))))"
+)
+
+
+def wrapper(name: str, k: int = 1) -> str:
+    """An OpShin-style builtin wrapper: a delayed lambda over a thunk."""
+    return f"(delay (lam {name} [[(builtin addInteger) (force {name})] (con integer {k})]))"
+
+
+def test_an_unused_parameter_is_dropped() -> None:
+    source = (
+        "[(lam f [[(builtin addInteger) [[f (delay (error))] (con integer 1)]] "
+        f"[[f (delay (error))] (con integer 2)]]) (lam u (lam x {BODY}))]"
+    )
+    assert opt(source).startswith(
+        "[(lam x1 [[(builtin addInteger) [x1 (con integer 1)]] [x1 (con integer 2)]]) (lam x3 "
+    )
+    same_behaviour(source)
+
+
+def test_an_unused_parameter_given_a_failing_argument_is_kept() -> None:
+    source = (
+        "[(lam f [[(builtin addInteger) "
+        "[[f [[(builtin divideInteger) (con integer 1)] (con integer 0)]] (con integer 1)]] "
+        f"[[f (delay (error))] (con integer 2)]]) (lam u (lam x {BODY}))]"
+    )
+    assert "divideInteger" in opt(source)
+    before, _ = same_behaviour(source)
+    assert isinstance(before, Exception)
+
+
+def test_a_function_that_escapes_keeps_its_parameters() -> None:
+    # f is also passed to a builtin: its other callers are unknown
+    source = (
+        "[(lam f [[(builtin addInteger) [[f (delay (error))] (con integer 1)]] "
+        '[[[[(force (builtin trace)) (con string "s")] f] (delay (error))] (con integer 2)]]) '
+        f"(lam u (lam x {BODY}))]"
+    )
+    assert opt(source).count("(delay (error))") == 2
+    same_behaviour(source)
+
+
+def test_a_helper_given_at_every_call_is_bound_once_and_inlined() -> None:
+    # OpShin passes its helpers at every call; the copies differ only in their binders
+    source = (
+        f"[(lam f [[(builtin addInteger) [[(force f) {wrapper('a')}] (con integer 1)]] "
+        f"[[(force f) {wrapper('b')}] (con integer 2)]]) (delay (lam h (lam x {WRAPPED})))]"
+    )
+    result = opt(source)
+    # no helper parameter, no thunk: the wrapper became a direct addInteger
+    assert result.count("(lam ") == 2
+    assert "(delay x" not in result
+    assert result.startswith(
+        "[(lam x1 [[(builtin addInteger) [(force x1) (con integer 1)]] "
+        "[(force x1) (con integer 2)]]) (delay (lam x"
+    )
+    same_behaviour(source)
+
+
+def test_different_helpers_are_not_specialised() -> None:
+    source = (
+        f"[(lam f [[(builtin addInteger) [[(force f) {wrapper('a', 1)}] (con integer 1)]] "
+        f"[[(force f) {wrapper('b', 2)}] (con integer 2)]]) (delay (lam h (lam x {WRAPPED})))]"
+    )
+    assert opt(source).count("(delay (lam") == 3
+    same_behaviour(source)
+
+
+def test_an_argument_bound_inside_the_let_is_not_hoisted() -> None:
+    # y is bound between the let of f and its calls: it cannot be bound outside f
+    source = (
+        "[(lam f (lam y [[(builtin addInteger) [[(force f) y] (con integer 1)]] "
+        f"[[(force f) y] (con integer 2)]])) (delay (lam h (lam x {WRAPPED})))]"
+    )
+    result = opt(source)
+    assert result.startswith("[(lam x1 (lam x2 [[(builtin addInteger) [[(force x1) x2]")
+    same_behaviour(f"[{source} {wrapper('c')}]")
+
+
+def test_a_let_is_moved_below_the_helper_it_is_given() -> None:
+    helper = f"(lam q {big('q', 'q')})"
+    source = (
+        "[(lam f [(lam g [[(builtin addInteger) [[(force f) g] (con integer 1)]] "
+        f"[[(force f) g] (con integer 2)]]) {helper}]) "
+        f"(delay (lam h (lam x {big('[h x]')})))]"
+    )
+    result = opt(source)
+    # g is bound first, then f, which no longer takes it
+    assert result.startswith(
+        "[(lam x2 [(lam x1 [[(builtin addInteger) [(force x1) (con integer 1)]] "
+    )
+    before, _ = same_behaviour(source)
+    assert before.value == -2
+
+
+def test_a_loop_drops_a_passed_on_parameter_and_binds_an_invariant_one() -> None:
+    source = (
+        "[(lam loop [[[[[loop loop] (con integer 10)] (con integer 1)] (con integer 0)] "
+        f"(delay (error))]) {LOOP.format(k='k', junk='junk')}]"
+    )
+    result = opt(source)
+    assert result.startswith("[(lam x1 [[[x1 x1] (con integer 10)] (con integer 0)])")
+    before, _ = same_behaviour(source)
+    assert before.value == 55
+
+
+def test_a_loop_keeps_a_changing_parameter() -> None:
+    loop = LOOP.format(k="[[(builtin addInteger) k] (con integer 0)]", junk="(delay acc)")
+    source = (
+        "[(lam loop [[[[[loop loop] (con integer 10)] (con integer 1)] (con integer 0)] "
+        f"(delay (error))]) {loop}]"
+    )
+    result = opt(source)
+    assert result.startswith("[(lam x1 [[[[x1 x1] (con integer 10)] (con integer 1)]")
+    before, _ = same_behaviour(source)
+    assert before.value == 55
+
+
+def test_a_loop_keeps_a_failing_argument() -> None:
+    source = (
+        "[(lam loop [[[[[loop loop] (con integer 10)] (con integer 1)] (con integer 0)] "
+        "[[(builtin divideInteger) (con integer 1)] (con integer 0)]]) "
+        f"{LOOP.format(k='k', junk='junk')}]"
+    )
+    assert "divideInteger" in opt(source)
+    before, _ = same_behaviour(source)
+    assert isinstance(before, Exception)
+
+
 # ---------------------------------------------------------------------------------------------
 # property: random well-scoped programs keep their meaning
 
@@ -164,10 +310,13 @@ def int_term(
     draw: st.DrawFn, ints: tuple[str, ...] = (), funs: tuple[str, ...] = (), depth: int = 0
 ) -> str:
     """A UPLC term of type integer (or error) using the integer variables `ints` and the
-    integer -> integer functions `funs` (some bound as OpShin-style delayed wrappers)."""
+    integer -> integer functions `funs` (call templates, `@` standing for the argument): local
+    lambdas, OpShin-style delayed wrappers, OpShin-style functions given a helper wrapper and an
+    unused argument at every call, and self-applied loops with a passed-on and an invariant
+    parameter."""
     fresh = f"v{depth}_{draw(st.integers(0, 9))}"
     leaves = ["const"] + (["var"] * 4 if ints else [])
-    nodes = ["op", "if", "if", "let", "let", "letfun", "call", "wrap", "force"]
+    nodes = ["op", "if", "if", "let", "let", "letfun", "call", "wrap", "force", "helped", "loop"]
     kinds = leaves if depth >= 4 else nodes if depth == 0 else [*leaves, *nodes]
     if depth and draw(st.integers(0, 25)) == 0:
         kinds = ["error"]
@@ -198,10 +347,44 @@ def int_term(
     if kind == "letfun":
         param = fresh + "p"
         body = draw(int_term((*ints, param), funs, depth + 1))
-        rest = draw(int_term(ints, (*funs, fresh), depth + 1))
+        rest = draw(int_term(ints, (*funs, f"[{fresh} @]"), depth + 1))
         return f"[(lam {fresh} {rest}) (lam {param} {body})]"
+    if kind == "helped":
+        # (delay (lam helper (lam unused (lam p body)))), called with a helper wrapper (mostly
+        # the same one, up to binder names) and an unused argument (that may fail)
+        helper, unused, param = f"{fresh}h", f"{fresh}j", f"{fresh}p"
+        body = draw(int_term((*ints, param), (*funs, f"[(force {helper}) (delay @)]"), depth + 1))
+        op = draw(st.sampled_from(INT_OPS[:3]))
+        k = draw(st.integers(0, 1))
+        junk = draw(st.sampled_from(["(delay (error))", "(con integer 0)", "(error)"]))
+        calls = tuple(
+            f"[[[(force {fresh}) (delay (lam {fresh}a [[(builtin {op}) (force {fresh}a)] "
+            f"(con integer {c})]))] {junk}] @]"
+            for c in (k, k, 1 - k)  # mostly the same helper
+        )
+        rest = draw(int_term(ints, (*funs, *calls), depth + 1))
+        return f"[(lam {fresh} {rest}) (delay (lam {helper} (lam {unused} (lam {param} {body}))))]"
+    if kind == "loop":
+        # OpShin's while loop: (lam self (lam n (lam k (lam acc (lam junk ...))))) applied to
+        # itself; n counts down, k is passed on unchanged, junk is only passed on
+        s_, n, k, acc, junk = (f"{fresh}{c}" for c in "snkaj")
+        step = draw(int_term((*ints, n, k, acc), funs, depth + 1))
+        loop = (
+            f"(lam {s_} (lam {n} (lam {k} (lam {acc} (lam {junk} (force "
+            f"[[[(force (builtin ifThenElse)) [[(builtin lessThanEqualsInteger) {n}] "
+            f"(con integer 0)]] (delay {acc})] (delay [[[[[{s_} {s_}] "
+            f"[[(builtin subtractInteger) {n}] (con integer 1)]] {k}] {step}] {junk}])]))))))"
+        )
+        count = draw(st.integers(0, 3))
+        invariant = draw(sub())
+        start = draw(sub())
+        junk_arg = draw(st.sampled_from(["(delay (error))", "(con integer 0)", "(error)"]))
+        return (
+            f"[(lam {fresh} [[[[[{fresh} {fresh}] (con integer {count})] {invariant}] {start}] "
+            f"{junk_arg}]) {loop}]"
+        )
     if kind == "call" and funs:
-        return f"[{draw(st.sampled_from(funs))} {draw(sub())}]"
+        return draw(st.sampled_from(funs)).replace("@", draw(sub()))
     if kind == "wrap":
         op = draw(st.sampled_from(INT_OPS))
         a, b, use = f"{fresh}a", f"{fresh}b", f"{fresh}u"
