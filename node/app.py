@@ -1,11 +1,18 @@
-"""The FastAPI application: /health, and every domain's router under /api/v1."""
+"""The FastAPI application: /health, every domain's router under /api/v1 (and seed 002's
+/api/agents at the root), and the background workers while it serves."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import APIRouter, FastAPI
 
-from node import __version__, health, metrics
+from node import __version__, health, metrics, workers
+from node.agents import api as agents_api
 from node.auth import api as auth_api
+from node.billing import api as billing_api
 from node.pricing import api as pricing_api
 from node.runtime import Runtime
 from node.wallets import api as wallets_api
@@ -27,7 +34,14 @@ DOMAIN_ROUTERS: list[APIRouter] = [
     auth_api.router,
     wallets_api.router,
     pricing_api.router,
+    agents_api.router,
+    billing_api.router,
     metrics.router,
+]
+
+# Routers at the root, outside API_PREFIX: seed 002's POST /api/agents.
+ROOT_ROUTERS: list[APIRouter] = [
+    agents_api.seed_router,
 ]
 
 
@@ -38,11 +52,26 @@ def api_router() -> APIRouter:
     return router
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The background workers run while the app serves (when the node has a chain)."""
+    scheduler = workers.start_scheduler(app.state.runtime)
+    app.state.scheduler = scheduler
+    try:
+        yield
+    finally:
+        if scheduler is not None:
+            await asyncio.to_thread(scheduler.stop)
+
+
 def create_app(runtime: Runtime | None) -> FastAPI:
     """The app for a runtime; `None` only to describe the API (OpenAPI export)."""
-    app = FastAPI(title="paynode", version=__version__, description=DESCRIPTION)
+    app = FastAPI(title="paynode", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.runtime = runtime
+    app.state.scheduler = None
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(api_router())
+    for router in ROOT_ROUTERS:
+        app.include_router(router, responses=ERROR_RESPONSES)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,16 +16,24 @@ from node.app import create_app
 from node.auth import service as auth_service
 from node.auth.schemas import ALL_NETWORKS, ApiKeyCreate
 from node.bootstrap import open_runtime
+from node.chain.blockfrost import BlockfrostChain
+from node.chain.contracts import ContractError
+from node.chain.port import ChainError
 from node.config import ConfigError, Settings, load_settings
 from node.db import migrate
 from node.db.engine import make_engine
 from node.runtime import Runtime
+from node.sync.cli import sync_app
+from registry.onchain import OnchainAgent
 
 app = typer.Typer(help="paynode: a Masumi-compatible payment node for AI agents on Cardano.")
 db_app = typer.Typer(help="The node's database.")
 keys_app = typer.Typer(help="API keys.")
+registry_app = typer.Typer(help="The on-chain agent registry, read from the chain.")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(sync_app, name="sync")
+app.add_typer(registry_app, name="registry")
 
 console = Console(stderr=True)
 
@@ -173,6 +182,126 @@ def keys_create(
     with Session(runtime.engine) as session:
         _key, token = auth_service.create_key(session, runtime.secrets, request)
     typer.echo(token)
+
+
+def _registry_source(settings: Settings, policy: str | None) -> tuple[BlockfrostChain, str]:
+    """The chain and the registry policy to read: `--policy`, else the network's."""
+    from node.bootstrap import open_chain
+    from node.chain.network import NetworkResolutionError, resolve_profile
+
+    chain = open_chain(settings)
+    if policy is not None:
+        return chain, policy
+    try:
+        blockfrost_url = settings.blockfrost_url or settings.profile().blockfrost_url
+        profile = resolve_profile(settings.profile(), blockfrost_url)
+    except (NetworkResolutionError, ContractError) as error:
+        console.print(f"[red]paynode: {error}[/red]")
+        raise typer.Exit(2) from error
+    assert profile.registry.policy_id is not None  # resolve_profile sets it or raises
+    return chain, profile.registry.policy_id
+
+
+def _read_registry(chain: BlockfrostChain, policy: str) -> list[OnchainAgent]:
+    """Every agent under `policy`, with a progress line while the chain is read."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from registry.onchain import list_agents
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("reading the registry", total=None)
+
+        def advance(count: int) -> None:
+            progress.update(task, description=f"{count} agents read")
+
+        try:
+            return list(list_agents(chain, policy, progress=advance))
+        except ValueError as error:
+            console.print(f"[red]--policy: {error}[/red]")
+            raise typer.Exit(2) from error
+        except ChainError as error:
+            console.print(f"[red]paynode: the chain did not answer: {error}[/red]")
+            raise typer.Exit(1) from error
+
+
+PolicyOption = Annotated[
+    str | None, typer.Option("--policy", help="Registry policy id (default: the network's)")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON")]
+CsvOption = Annotated[bool, typer.Option("--csv", help="Print CSV")]
+
+
+@registry_app.command("list")
+def registry_list(
+    network: NetworkOption = None,
+    policy: PolicyOption = None,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
+    """Every agent under the registry policy, from the chain: identifier, holder, name, API
+    URL, pricing, and each MIP-002 violation found."""
+    from node.agents.audit import agent_row, csv_text
+
+    if as_json and as_csv:
+        console.print("[red]--json and --csv: choose one[/red]")
+        raise typer.Exit(2)
+    settings = _settings(network=network)
+    chain, policy_id = _registry_source(settings, policy)
+    rows = [agent_row(agent) for agent in _read_registry(chain, policy_id)]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+    elif as_csv:
+        typer.echo(csv_text(rows), nl=False)
+    else:
+        _print_registry_table(rows, policy_id)
+
+
+def _print_registry_table(rows: list[dict[str, Any]], policy_id: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"Registry {policy_id}: {len(rows)} agents")
+    for column in ("Agent", "Holder", "Name", "API URL", "Pricing", "Violations"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        pricing = " | ".join(f"{a['quantity']} {a['unit']}" for a in row["amounts"])
+        table.add_row(
+            row["agentIdentifier"][56:],
+            row["holder"] or "-",
+            row["name"] or "-",
+            row["apiBaseUrl"] or "-",
+            f"{row['pricingMode'] or '?'} {pricing}".strip(),
+            "\n".join(f"{v['path']}: {v['message']}" for v in row["violations"]) or "-",
+        )
+    Console().print(table)
+
+
+@registry_app.command("audit")
+def registry_audit(
+    network: NetworkOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Compare the chain's registry with this node's database and list every difference
+    (exit status 1 when there is one)."""
+    from node.agents.audit import audit_registry, difference_row
+
+    settings = _settings(network=network)
+    runtime = _open(settings)
+    chain, policy_id = _registry_source(settings, None)
+    agents = _read_registry(chain, policy_id)
+    with Session(runtime.engine) as session:
+        differences = [difference_row(d) for d in audit_registry(session, settings.network, agents)]
+    if as_json:
+        typer.echo(json.dumps(differences, indent=2))
+    elif not differences:
+        console.print(f"the chain and the database agree on {len(agents)} agents")
+    for row in [] if as_json else differences:
+        typer.echo(
+            f"{row['kind']}\t{row['agentIdentifier'] or '-'}\t{row['requestId'] or '-'}\t"
+            f"{row['detail']}"
+        )
+    if differences:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

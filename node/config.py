@@ -169,6 +169,7 @@ class Settings(BaseSettings):
     blockfrost_project_id: SecretStr | None = None
     blockfrost_url: str | None = None
     wallet_lock_timeout_s: int = Field(default=300, gt=0)
+    worker_interval_ms: int = Field(default=2000, ge=0)  # background jobs; 0 runs none
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
 
     @field_validator(

@@ -1,4 +1,4 @@
-"""What a running node holds: its settings, network profile, database engine, secret box and chain."""
+"""What a running node holds: settings, network profile, database engine, secret box, chain."""
 
 from __future__ import annotations
 

@@ -156,6 +156,27 @@ def live_node(
     thread.join(timeout=10)
 
 
+@contextmanager
+def serve(runtime: Runtime) -> Iterator[LiveNode]:
+    """A node for `runtime` served by uvicorn on a free port (its lifespan runs: with a chain
+    and PAYNODE_WORKER_INTERVAL_MS > 0 the background workers run too)."""
+    port = free_port()
+    config = uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("test node did not start")
+        time.sleep(0.02)
+    try:
+        yield LiveNode(url=f"http://127.0.0.1:{port}", runtime=runtime)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
 @pytest.fixture
 def node(live_node: LiveNode, engine: Engine) -> LiveNode:
     """The live node, with an empty database for this test."""

@@ -2,8 +2,11 @@
 
 from sqlmodel import SQLModel
 
+import node.agents.models
 import node.auth.models
+import node.billing.models
 import node.pricing.models
+import node.sync.models
 import node.wallets.models  # noqa: F401
 
 target_metadata = SQLModel.metadata

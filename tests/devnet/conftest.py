@@ -8,18 +8,14 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from devnet.server import DevnetConfig, DevnetServer
-from tests.devnet.http_helpers import ChainStory, api_client, build_story
+from devnet.server import DevnetServer
+from tests.devnet.http_helpers import ChainStory, api_client, build_story, manual_devnet
 
 
 @pytest.fixture(scope="session")
 def devnet_server() -> Iterator[DevnetServer]:
-    server = DevnetServer(DevnetConfig(port=0, block_time_s=None, seed="devnet-http-tests"))
-    server.start()
-    try:
+    with manual_devnet("devnet-http-tests") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")

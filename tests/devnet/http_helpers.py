@@ -5,6 +5,8 @@ pycardano's BlockFrostChainContext exactly as an integrator would."""
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ from pycardano import (
     plutus_script_hash,
 )
 
+from devnet.server import DevnetConfig, DevnetServer
 from tests.devnet.phase2_helpers import Claim, EscrowDatum, load_v3
 
 PROJECT_ID = "devnet-tests"
@@ -41,6 +44,17 @@ ADA = 1_000_000
 OPENAPI_PATH = (
     Path(__file__).resolve().parents[3] / "shared" / "reference" / "blockfrost" / "openapi.yaml"
 )
+
+
+@contextmanager
+def manual_devnet(seed: str) -> Iterator[DevnetServer]:
+    """A devnet on a free port in manual mode (a block per submit), stopped afterwards."""
+    server = DevnetServer(DevnetConfig(port=0, block_time_s=None, seed=seed))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def free_port() -> int:

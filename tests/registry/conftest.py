@@ -10,13 +10,13 @@ import httpx
 import pytest
 
 from contracts.params import registry_policy
-from devnet.server import DevnetConfig, DevnetServer
+from devnet.server import DevnetServer
 from node.chain.blockfrost import BlockfrostChain
 from node.chain.builders import BuiltTx
 from node.chain.context import PortChainContext
 from node.chain.registry_builders import RegistryBuilders
 from node.config import SlotConfig
-from tests.devnet.http_helpers import api_client, faucet
+from tests.devnet.http_helpers import api_client, faucet, manual_devnet
 from tests.node.chain.escrow_world import ADA, actor
 
 OWNER, RECIPIENT = actor("owner", "registry-reader"), actor("recipient", "registry-reader")
@@ -37,12 +37,8 @@ class ChainRegistry:
 
 @pytest.fixture(scope="session")
 def registry_devnet() -> Iterator[DevnetServer]:
-    server = DevnetServer(DevnetConfig(port=0, block_time_s=None, seed="registry-reader-tests"))
-    server.start()
-    try:
+    with manual_devnet("registry-reader-tests") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 from fastapi.routing import APIRoute
 from sqlmodel import Session
 
-from node.app import API_PREFIX, DOMAIN_ROUTERS, create_app
+from node.app import API_PREFIX, DOMAIN_ROUTERS, ROOT_ROUTERS, create_app
 from node.auth.api import RequirePermission
 from node.auth.schemas import Permission
 from node.crypto import SecretBox
@@ -23,10 +23,11 @@ PUBLIC_PATHS = HEALTH_PATHS | {
 
 
 def api_routes() -> Iterator[tuple[str, APIRoute]]:
-    for router in DOMAIN_ROUTERS:
-        for route in router.routes:
-            assert isinstance(route, APIRoute)
-            yield API_PREFIX + route.path, route
+    for prefix, routers in ((API_PREFIX, DOMAIN_ROUTERS), ("", ROOT_ROUTERS)):
+        for router in routers:
+            for route in router.routes:
+                assert isinstance(route, APIRoute)
+                yield prefix + route.path, route
 
 
 def guarded_routes() -> Iterator[tuple[str, str, Permission | None]]:

@@ -7,19 +7,15 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from devnet.server import DevnetConfig, DevnetServer
+from devnet.server import DevnetServer
 from node.chain.blockfrost import BlockfrostChain, RetryPolicy
-from tests.devnet.http_helpers import HttpWallet, api_client, funded_wallet
+from tests.devnet.http_helpers import HttpWallet, api_client, funded_wallet, manual_devnet
 
 
 @pytest.fixture(scope="session")
 def chain_devnet() -> Iterator[DevnetServer]:
-    server = DevnetServer(DevnetConfig(port=0, block_time_s=None, seed="chain-tests"))
-    server.start()
-    try:
+    with manual_devnet("chain-tests") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -194,6 +194,19 @@ def test_mint_to_a_recipient_then_burn(registry: Registry) -> None:
     assert [h for h in registry.chain.asset_holders(unit) if h.quantity] == []
 
 
+def test_an_nft_sent_with_the_minimum_5_ada_burns_with_other_collateral(
+    registry: Registry,
+) -> None:
+    built, asset_name = registry.builders.mint(OWNER, agent_metadata("Five ADA"))
+    nft = registry.nft_utxo(registry.submit(built), asset_name)
+    assert nft.output.amount.coin == 5 * ADA
+    burn = registry.builders.burn(OWNER, nft, bytes.fromhex(asset_name))
+    body = burn.tx.transaction_body
+    assert nft.input not in body.collateral  # its 5 ADA would have to carry the NFT back too
+    registry.submit(burn)
+    assert [h for h in registry.chain.asset_holders(registry.unit(asset_name)) if h.quantity] == []
+
+
 def test_two_mints_never_share_a_name(registry: Registry) -> None:
     first, first_name = registry.builders.mint(OWNER, agent_metadata("One"))
     registry.submit(first)

@@ -1,0 +1,1 @@
+"""Seller side: payment requests, the blockchainIdentifier, results, collection and refunds."""

@@ -1,0 +1,2 @@
+"""The chain mirror: follows the escrow address, survives rollbacks; the only writer of on-chain
+state."""

@@ -1,0 +1,648 @@
+"""The sync: follow the escrow address oldest first from its checkpoint, classify each
+transaction, move the mirror, detect rollbacks, and commit each transaction together with the
+checkpoint (a crash between two transactions neither skips nor repeats one).
+
+Per synced transaction it asks Blockfrost twice: /txs/{hash}/utxos (inputs, outputs, inline
+datums) and /txs/{hash}/cbor (fee, validity, redeemers, signers). Block height and time come with
+the address history; each run also asks for the tip and checks the checkpoint's block.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from contracts.datums import EscrowDatum
+from node.billing.ledger import Contribution, apply_change, contribution, settled_amounts
+from node.chain.port import AddressTx, ChainNotFound, ChainPort
+from node.clock import now_ms
+from node.config import NetworkProfile
+from node.ids import new_id
+from node.payments.identifier import (
+    agent_identifier_of,
+    blockchain_identifier_from_datum,
+    request_id_of,
+)
+from node.runtime import Runtime
+from node.sync.classify import KIND_OF_ACTION, Classified, Lock, Move, TxFacts, classify
+from node.sync.decode import bech32_of, key_hash_of, payment_key_hash, raw_bytes, read_cbor
+from node.sync.hooks import run_lock_checks
+from node.sync.models import (
+    EscrowEvent,
+    EscrowMirror,
+    OnChainState,
+    Role,
+    RowStatus,
+    SyncCheckpoint,
+    SyncTransaction,
+    TxKind,
+    Validity,
+)
+
+PAGE_SIZE = 100
+FORK_SEARCH_LIMIT = 2_000  # recorded transactions compared with the history after a rollback
+Progress = Callable[[int, int], None]  # (height reached, tip height)
+
+
+class ConcurrentSync(Exception):
+    """Another sync moved the checkpoint meanwhile; this run stops and the next one goes on."""
+
+
+@dataclass(frozen=True)
+class SyncTarget:
+    network: str
+    network_id: int
+    address: str
+    required_confirmations: int
+    our_key_hashes: frozenset[str]
+
+
+@dataclass
+class SyncReport:
+    processed: int = 0
+    rolled_back: int = 0
+    position: int = 0
+    tip_height: int = 0
+    checkpoint_height: int | None = None
+    requests: int = 0
+    duration_ms: int = 0
+    kinds: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def lag_blocks(self) -> int:
+        return max(0, self.tip_height - (self.checkpoint_height or 0))
+
+
+def key_hashes(addresses: Iterable[str]) -> frozenset[str]:
+    """Payment key hashes of bech32 addresses (56-hex key hashes are taken as they are)."""
+    hashes = set()
+    for address in addresses:
+        if len(address) == 56 and all(c in "0123456789abcdef" for c in address):
+            hashes.add(address)
+        elif (found := payment_key_hash(address)) is not None:
+            hashes.add(found)
+    return frozenset(hashes)
+
+
+def target_of(profile: NetworkProfile, our_addresses: Iterable[str]) -> SyncTarget:
+    if profile.escrow.address is None:
+        raise ValueError("the profile has no escrow address: resolve it first")
+    return SyncTarget(
+        network=profile.name,
+        network_id=profile.network_id,
+        address=profile.escrow.address,
+        required_confirmations=profile.required_confirmations,
+        our_key_hashes=key_hashes(our_addresses),
+    )
+
+
+def _requests(chain: ChainPort) -> int:
+    counter = getattr(chain, "requests", None)
+    return int(counter.total) if counter is not None else 0
+
+
+# the run ----------------------------------------------------------------------------------------
+
+
+def sync_once(
+    engine: Engine,
+    chain: ChainPort,
+    profile: NetworkProfile,
+    our_addresses: Iterable[str],
+    *,
+    progress: Progress | None = None,
+    max_txs: int | None = None,
+) -> SyncReport:
+    return sync_target(
+        engine, chain, target_of(profile, our_addresses), progress=progress, max_txs=max_txs
+    )
+
+
+def sync_target(
+    engine: Engine,
+    chain: ChainPort,
+    target: SyncTarget,
+    *,
+    progress: Progress | None = None,
+    max_txs: int | None = None,
+) -> SyncReport:
+    started, requests_before = time.monotonic_ns(), _requests(chain)
+    report = SyncReport()
+    run = _Run(engine, chain, target, report)
+    run.execute(progress, max_txs)
+    report.requests = _requests(chain) - requests_before
+    report.duration_ms = (time.monotonic_ns() - started) // 1_000_000
+    return report
+
+
+class _Run:
+    """One pass: check the checkpoint, then process the history after it, page by page."""
+
+    def __init__(
+        self, engine: Engine, chain: ChainPort, target: SyncTarget, report: SyncReport
+    ) -> None:
+        self.engine, self.chain, self.target, self.report = engine, chain, target, report
+        self.pages: dict[int, list[AddressTx]] = {}
+
+    def page(self, number: int) -> list[AddressTx]:
+        if number not in self.pages:
+            self.pages[number] = self.chain.address_transactions(
+                self.target.address, page=number, count=PAGE_SIZE, newest_first=False
+            )
+        return self.pages[number]
+
+    def entry(self, position: int) -> AddressTx | None:
+        """The `position`-th transaction of the history (1-based), if there is one."""
+        rows = self.page((position - 1) // PAGE_SIZE + 1)
+        offset = (position - 1) % PAGE_SIZE
+        return rows[offset] if offset < len(rows) else None
+
+    def execute(self, progress: Progress | None, max_txs: int | None) -> None:
+        tip = self.chain.tip()
+        self.report.tip_height = tip.height
+        checkpoint = load_checkpoint(self.engine, self.target)
+        position = self._check_for_rollback(checkpoint)
+        limit = tip.height - self.target.required_confirmations
+        while max_txs is None or self.report.processed < max_txs:
+            entry = self.entry(position + 1)
+            if entry is None or entry.block_height > limit:
+                break
+            process_transaction(self.engine, self.chain, self.target, entry, position + 1)
+            position += 1
+            self.report.processed += 1
+            if progress is not None:
+                progress(entry.block_height, tip.height)
+        self._finish(position, tip.height)
+
+    def _check_for_rollback(self, checkpoint: SyncCheckpoint) -> int:
+        if checkpoint.position == 0:
+            return 0
+        gone_from = self._gone_height(checkpoint)
+        entry = self.entry(checkpoint.position)
+        if gone_from is None and _same(entry, checkpoint.last_tx_hash, checkpoint):
+            return checkpoint.position
+        fork = self._fork_position(gone_from)
+        self.report.rolled_back = revert_after(self.engine, self.target, fork, rollback=True)
+        self.pages.clear()
+        return fork
+
+    def _gone_height(self, checkpoint: SyncCheckpoint) -> int | None:
+        """The checkpoint's height if its block is no longer on the chain."""
+        if checkpoint.block_hash is None or checkpoint.block_height is None:
+            return None
+        try:
+            block = self.chain.block(checkpoint.block_height)
+        except ChainNotFound:
+            return checkpoint.block_height
+        return None if block.hash == checkpoint.block_hash else checkpoint.block_height
+
+    def _fork_position(self, gone_from: int | None) -> int:
+        """The last recorded transaction still where it was in the history."""
+        with Session(self.engine) as session:
+            recorded = session.exec(
+                select(SyncTransaction)
+                .where(
+                    SyncTransaction.network == self.target.network,
+                    SyncTransaction.address == self.target.address,
+                    SyncTransaction.status == RowStatus.CONFIRMED,
+                )
+                .order_by(col(SyncTransaction.position).desc())
+                .limit(FORK_SEARCH_LIMIT)
+            ).all()
+        for tx in recorded:
+            if gone_from is not None and tx.block_height >= gone_from:
+                continue
+            if _same(self.entry(tx.position), tx.tx_hash, tx):
+                return tx.position
+        return 0
+
+    def _finish(self, position: int, tip_height: int) -> None:
+        with Session(self.engine) as session:
+            checkpoint = _checkpoint_row(session, self.target)
+            if checkpoint.block_height is not None and checkpoint.block_hash is None:
+                checkpoint.block_hash = self._block_hash(checkpoint.block_height)
+            checkpoint.tip_height = tip_height
+            checkpoint.updated_at = now_ms()
+            session.add(checkpoint)
+            session.commit()
+            self.report.position = checkpoint.position
+            self.report.checkpoint_height = checkpoint.block_height
+
+    def _block_hash(self, height: int) -> str | None:
+        try:
+            return self.chain.block(height).hash
+        except ChainNotFound:
+            return None
+
+
+def _same(entry: AddressTx | None, tx_hash: str | None, recorded: object) -> bool:
+    if entry is None or entry.tx_hash != tx_hash:
+        return False
+    return bool(
+        entry.block_height == getattr(recorded, "block_height", None)
+        and entry.block_time_ms == getattr(recorded, "block_time_ms", None)
+    )
+
+
+# the checkpoint ----------------------------------------------------------------------------------
+
+
+def _checkpoint_row(session: Session, target: SyncTarget, lock: bool = False) -> SyncCheckpoint:
+    query = select(SyncCheckpoint).where(
+        SyncCheckpoint.network == target.network, SyncCheckpoint.address == target.address
+    )
+    row = session.exec(query.with_for_update() if lock else query).first()
+    if row is None:
+        raise ConcurrentSync("the checkpoint row is missing")
+    return row
+
+
+def load_checkpoint(engine: Engine, target: SyncTarget) -> SyncCheckpoint:
+    with Session(engine, expire_on_commit=False) as session:
+        query = select(SyncCheckpoint).where(
+            SyncCheckpoint.network == target.network, SyncCheckpoint.address == target.address
+        )
+        row = session.exec(query).first()
+        if row is None:
+            row = SyncCheckpoint(
+                id=new_id(), network=target.network, address=target.address, updated_at=now_ms()
+            )
+            session.add(row)
+            session.commit()
+        return row
+
+
+# one transaction ---------------------------------------------------------------------------------
+
+
+def process_transaction(
+    engine: Engine, chain: ChainPort, target: SyncTarget, entry: AddressTx, position: int
+) -> Classified:
+    """Fetch, classify and record one transaction with the checkpoint, in one DB transaction."""
+    utxos = chain.transaction_utxos(entry.tx_hash)
+    cbor = read_cbor(chain.transaction_cbor(entry.tx_hash))
+    facts = TxFacts(entry, utxos, cbor, target.address, target.network_id)
+    classified = classify(facts)
+    with Session(engine, expire_on_commit=False) as session:
+        checkpoint = _checkpoint_row(session, target, lock=True)
+        if checkpoint.position != position - 1:
+            raise ConcurrentSync(f"checkpoint at {checkpoint.position}, expected {position - 1}")
+        kind, note = _record_effects(session, target, facts, classified, position)
+        _record_tx(session, target, facts, position, kind, note)
+        checkpoint.position, checkpoint.last_tx_hash = position, entry.tx_hash
+        checkpoint.block_height, checkpoint.block_time_ms = entry.block_height, entry.block_time_ms
+        checkpoint.block_hash = None
+        checkpoint.txs_synced += 1
+        checkpoint.updated_at = now_ms()
+        session.add(checkpoint)
+        session.commit()
+    return classified
+
+
+def _record_tx(
+    session: Session,
+    target: SyncTarget,
+    facts: TxFacts,
+    position: int,
+    kind: TxKind,
+    note: str | None,
+) -> None:
+    entry = facts.entry
+    row = session.exec(
+        select(SyncTransaction).where(
+            SyncTransaction.network == target.network, SyncTransaction.tx_hash == entry.tx_hash
+        )
+    ).first()
+    if row is None:
+        row = SyncTransaction(
+            id=new_id(), network=target.network, address=target.address, tx_hash=entry.tx_hash,
+            position=position, block_height=entry.block_height, block_time_ms=entry.block_time_ms,
+            tx_index=entry.tx_index, fee=facts.cbor.fee, kind=kind, status=RowStatus.CONFIRMED,
+            note=note, updated_at=now_ms(),
+        )  # fmt: skip
+    row.position, row.block_height, row.block_time_ms = (
+        position,
+        entry.block_height,
+        entry.block_time_ms,
+    )
+    row.tx_index, row.block_hash, row.kind, row.note = entry.tx_index, None, kind, note
+    row.status, row.updated_at = RowStatus.CONFIRMED, now_ms()
+    session.add(row)
+
+
+def _record_effects(
+    session: Session, target: SyncTarget, facts: TxFacts, classified: Classified, position: int
+) -> tuple[TxKind, str | None]:
+    for lock in classified.locks:
+        _record_lock(session, target, facts, lock, position)
+    for move in classified.moves:
+        row = _escrow_at(session, target, move.spent)
+        if row is None:
+            return TxKind.FOREIGN, "spends an escrow output the mirror does not know"
+        _record_move(session, facts, row, move, position)
+    return classified.kind, classified.note
+
+
+def _escrow_at(session: Session, target: SyncTarget, ref: tuple[str, int]) -> EscrowMirror | None:
+    return session.exec(
+        select(EscrowMirror).where(
+            EscrowMirror.network == target.network,
+            EscrowMirror.utxo_tx_hash == ref[0],
+            EscrowMirror.utxo_output_index == ref[1],
+            EscrowMirror.status == RowStatus.CONFIRMED,
+        )
+    ).first()
+
+
+def role_of(target: SyncTarget, datum: EscrowDatum) -> Role:
+    buyer = key_hash_of(datum.buyer) in target.our_key_hashes
+    seller = key_hash_of(datum.seller) in target.our_key_hashes
+    if buyer and seller:
+        return Role.BOTH
+    return Role.BUYER if buyer else Role.SELLER if seller else Role.NEITHER
+
+
+def _record_lock(
+    session: Session, target: SyncTarget, facts: TxFacts, lock: Lock, position: int
+) -> None:
+    entry, datum = facts.entry, lock.datum
+    row = session.exec(
+        select(EscrowMirror).where(
+            EscrowMirror.network == target.network,
+            EscrowMirror.lock_tx_hash == entry.tx_hash,
+            EscrowMirror.lock_output_index == lock.output_index,
+        )
+    ).first()
+    before = contribution(row) if row is not None else {}
+    if row is None:
+        row = _new_escrow(target, facts, lock)
+    problems = list(lock.problems)
+    if row.role != Role.NEITHER:
+        problems += run_lock_checks(session, row, datum)
+    row.validity = Validity.FUNDS_OR_DATUM_INVALID if problems else Validity.VALID
+    row.invalid_reason = "; ".join(problems)[:500] or None
+    session.add(row)
+    after = _after_datum(datum, OnChainState.FUNDS_LOCKED, (entry.tx_hash, lock.output_index))
+    _put_event(session, row, facts, position, TxKind.LOCK, "buyer", lock.fee_share, after)
+    recompute(session, row, before)
+
+
+def _new_escrow(target: SyncTarget, facts: TxFacts, lock: Lock) -> EscrowMirror:
+    datum, entry = lock.datum, facts.entry
+    nonce = raw_bytes(datum.seller_nonce)
+    role = role_of(target, datum)
+    collateral = datum.collateral_return_lovelace
+    reserved = dict(lock.value)
+    reserved["lovelace"] = reserved.get("lovelace", 0) - collateral
+    return EscrowMirror(
+        id=new_id(), network=target.network, status=RowStatus.CONFIRMED,
+        listed=role != Role.NEITHER, role=role, validity=Validity.VALID,
+        request_id=request_id_of(nonce),
+        blockchain_identifier=blockchain_identifier_from_datum(datum),
+        agent_identifier=agent_identifier_of(nonce)[:200],
+        purchaser_id=raw_bytes(datum.buyer_nonce).hex()[:200],
+        buyer_address=bech32_of(datum.buyer, target.network_id),
+        seller_address=bech32_of(datum.seller, target.network_id),
+        buyer_key_hash=key_hash_of(datum.buyer) or "",
+        seller_key_hash=key_hash_of(datum.seller) or "",
+        input_hash=raw_bytes(datum.input_hash).hex()[:200], pay_by_time=datum.pay_by_time,
+        submit_result_time=datum.submit_result_time, unlock_time=datum.unlock_time,
+        external_dispute_unlock_time=datum.external_dispute_unlock_time,
+        collateral_return=collateral, locked=dict(lock.value),
+        reserved={unit: q for unit, q in reserved.items() if q > 0},
+        lock_tx_hash=entry.tx_hash, lock_output_index=lock.output_index,
+        locked_at=entry.block_time_ms, updated_at=now_ms(),
+    )  # fmt: skip
+
+
+def _after_datum(
+    datum: EscrowDatum, state: OnChainState, utxo: tuple[str, int] | None
+) -> dict[str, object]:
+    return {
+        "state": state.value,
+        "result_hash": datum.result.hex(),
+        "seller_cooldown_time": datum.seller_cooldown_time,
+        "buyer_cooldown_time": datum.buyer_cooldown_time,
+        "utxo": list(utxo) if utxo is not None else None,
+        "withdrawn_seller": {},
+        "withdrawn_buyer": {},
+        "protocol_fee": {},
+    }
+
+
+def _record_move(
+    session: Session, facts: TxFacts, row: EscrowMirror, move: Move, position: int
+) -> None:
+    before = contribution(row)
+    utxo = (facts.entry.tx_hash, move.continuation) if move.continuation is not None else None
+    after = _after_datum(move.datum, move.state, utxo)
+    after["withdrawn_seller"] = move.withdrawn_seller
+    after["withdrawn_buyer"] = move.withdrawn_buyer
+    after["protocol_fee"] = move.protocol_fee
+    kind = KIND_OF_ACTION[move.action]
+    _put_event(session, row, facts, position, kind, move.fee_side, move.fee_share, after)
+    recompute(session, row, before)
+
+
+def _put_event(
+    session: Session,
+    row: EscrowMirror,
+    facts: TxFacts,
+    position: int,
+    kind: TxKind,
+    fee_side: str,
+    fee_share: int,
+    after: dict[str, object],
+) -> None:
+    entry = facts.entry
+    event = session.exec(
+        select(EscrowEvent).where(
+            EscrowEvent.escrow_id == row.id, EscrowEvent.tx_hash == entry.tx_hash
+        )
+    ).first()
+    if event is None:
+        event = EscrowEvent(
+            id=new_id(), escrow_id=row.id, tx_hash=entry.tx_hash, position=position,
+            block_height=entry.block_height, block_time_ms=entry.block_time_ms, kind=kind,
+            status=RowStatus.CONFIRMED, fee_side=fee_side, fee_share=fee_share, after=after,
+        )  # fmt: skip
+    event.position, event.block_height = position, entry.block_height
+    event.block_time_ms, event.kind, event.status = entry.block_time_ms, kind, RowStatus.CONFIRMED
+    event.fee_side, event.fee_share, event.after = fee_side, fee_share, after
+    session.add(event)
+    session.flush()
+
+
+# recomputing an escrow from its confirmed events ----------------------------------------------
+
+
+def recompute(session: Session, row: EscrowMirror, before: Contribution) -> None:
+    """The escrow's mutable fields from its confirmed events, and the balances moved with it."""
+    events = session.exec(
+        select(EscrowEvent)
+        .where(EscrowEvent.escrow_id == row.id, EscrowEvent.status == RowStatus.CONFIRMED)
+        .order_by(col(EscrowEvent.position))
+    ).all()
+    alive = bool(events) and events[0].kind == TxKind.LOCK
+    row.status = RowStatus.CONFIRMED if alive else RowStatus.ROLLED_BACK
+    row.listed = alive and row.role != Role.NEITHER
+    _apply_after(row, events[-1].after if alive else None)
+    row.buyer_tx_fees = sum(e.fee_share for e in events if e.fee_side == "buyer")
+    row.seller_tx_fees = sum(e.fee_share for e in events if e.fee_side == "seller")
+    row.tx_hashes = [e.tx_hash for e in events]
+    row.last_tx_hash = events[-1].tx_hash if events else None
+    row.updated_on_chain_at = events[-1].block_time_ms if events else None
+    row.updated_at = now_ms()
+    session.add(row)
+    apply_change(session, before, contribution(row))
+
+
+def _apply_after(row: EscrowMirror, after: dict[str, object] | None) -> None:
+    after = after or {}
+    state = after.get("state")
+    row.state = OnChainState(str(state)) if state else None
+    row.result_hash = str(after.get("result_hash", ""))
+    row.seller_cooldown_time = int(str(after.get("seller_cooldown_time", 0)))
+    row.buyer_cooldown_time = int(str(after.get("buyer_cooldown_time", 0)))
+    utxo = after.get("utxo")
+    if isinstance(utxo, list):
+        row.utxo_tx_hash, row.utxo_output_index = str(utxo[0]), int(utxo[1])
+    else:
+        row.utxo_tx_hash, row.utxo_output_index = None, None
+    row.withdrawn_seller = _amounts(after.get("withdrawn_seller"))
+    row.withdrawn_buyer = _amounts(after.get("withdrawn_buyer"))
+    row.protocol_fee = _amounts(after.get("protocol_fee"))
+    row.charged, row.refunded = settled_amounts(row)
+
+
+def _amounts(value: object) -> dict[str, int]:
+    return {str(k): int(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+# rollbacks and rescans -----------------------------------------------------------------------
+
+
+def revert_after(engine: Engine, target: SyncTarget, position: int, *, rollback: bool) -> int:
+    """Mark every recorded transaction after `position` RolledBack, recompute the escrows they
+    touched, and move the checkpoint to `position`. Returns how many transactions were reverted."""
+    with Session(engine, expire_on_commit=False) as session:
+        checkpoint = _checkpoint_row(session, target, lock=True)
+        txs = session.exec(
+            select(SyncTransaction).where(
+                SyncTransaction.network == target.network,
+                SyncTransaction.address == target.address,
+                SyncTransaction.status == RowStatus.CONFIRMED,
+                SyncTransaction.position > position,
+            )
+        ).all()
+        hashes = [tx.tx_hash for tx in txs]
+        for tx in txs:
+            tx.status, tx.updated_at = RowStatus.ROLLED_BACK, now_ms()
+            session.add(tx)
+        _revert_events(session, hashes)
+        _move_checkpoint(session, target, checkpoint, position, rollback)
+        session.commit()
+        return len(txs)
+
+
+def _revert_events(session: Session, hashes: list[str]) -> None:
+    escrow_ids: set[str] = set()
+    for chunk in range(0, len(hashes), 500):
+        events = session.exec(
+            select(EscrowEvent).where(col(EscrowEvent.tx_hash).in_(hashes[chunk : chunk + 500]))
+        ).all()
+        for event in events:
+            event.status = RowStatus.ROLLED_BACK
+            session.add(event)
+            escrow_ids.add(event.escrow_id)
+    session.flush()
+    for escrow_id in sorted(escrow_ids):
+        row = session.get(EscrowMirror, escrow_id)
+        if row is not None:
+            recompute(session, row, contribution(row))
+
+
+def _move_checkpoint(
+    session: Session, target: SyncTarget, checkpoint: SyncCheckpoint, position: int, rollback: bool
+) -> None:
+    last = session.exec(
+        select(SyncTransaction).where(
+            SyncTransaction.network == target.network,
+            SyncTransaction.address == target.address,
+            SyncTransaction.position == position,
+            SyncTransaction.status == RowStatus.CONFIRMED,
+        )
+    ).first()
+    checkpoint.position = position
+    checkpoint.last_tx_hash = last.tx_hash if last else None
+    checkpoint.block_height = last.block_height if last else None
+    checkpoint.block_time_ms = last.block_time_ms if last else None
+    checkpoint.block_hash = last.block_hash if last else None
+    checkpoint.rollbacks += 1 if rollback else 0
+    checkpoint.updated_at = now_ms()
+    session.add(checkpoint)
+
+
+def rescan(engine: Engine, target: SyncTarget, from_tx: str | None = None) -> int:
+    """Go back to the start of the history, or to just before `from_tx`; the next sync runs the
+    transactions again (their rows are updated, not duplicated)."""
+    load_checkpoint(engine, target)
+    position = 0
+    if from_tx is not None:
+        with Session(engine) as session:
+            tx = session.exec(
+                select(SyncTransaction).where(
+                    SyncTransaction.network == target.network, SyncTransaction.tx_hash == from_tx
+                )
+            ).first()
+        if tx is None:
+            raise ValueError(f"transaction {from_tx} is not in the mirror")
+        position = tx.position - 1
+    return revert_after(engine, target, position, rollback=False)
+
+
+# the node's runtime -----------------------------------------------------------------------------
+
+
+def our_addresses(engine: Engine, network: str) -> list[str]:
+    """Our hot wallets' payment key hashes: what makes an escrow ours."""
+    from node.wallets.models import HotWallet
+
+    with Session(engine) as session:
+        wallets = session.exec(select(HotWallet).where(HotWallet.network == network)).all()
+        return [wallet.payment_key_hash for wallet in wallets]
+
+
+def sync_runtime(runtime: Runtime, *, progress: Progress | None = None) -> SyncReport:
+    if runtime.chain is None:
+        raise ValueError("the node has no chain to follow")
+    profile = runtime.network
+    addresses = our_addresses(runtime.engine, profile.name)
+    return sync_once(runtime.engine, runtime.chain, profile, addresses, progress=progress)
+
+
+def sync_step(runtime: Runtime) -> int:
+    """The worker step: one pass, the number of transactions it synced."""
+    return sync_runtime(runtime).processed
+
+
+def sync_metrics(session: Session, network: str) -> list[dict[str, object]]:
+    """Per watched address: transactions synced, position, lag at the last run, rollbacks."""
+    rows = session.exec(select(SyncCheckpoint).where(SyncCheckpoint.network == network)).all()
+    return [
+        {
+            "address": row.address,
+            "transactions_synced": row.txs_synced,
+            "position": row.position,
+            "lag_blocks": None
+            if row.tip_height is None
+            else max(0, row.tip_height - (row.block_height or 0)),
+            "rollbacks": row.rollbacks,
+            "updated_at": row.updated_at,
+        }
+        for row in rows
+    ]
