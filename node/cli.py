@@ -99,6 +99,7 @@ def up(
     from devnet.server import DevnetConfig, DevnetServer  # here: the ledger is slow to import
 
     settings = _settings(network="devnet", port=port)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # a fresh checkout has no data/ yet
     state = settings.data_dir / "devnet-state.json"
     devnet = DevnetServer(DevnetConfig(port=devnet_port, state_path=state))
     devnet.start()

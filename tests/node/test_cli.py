@@ -194,7 +194,8 @@ def test_devnet_command_serves_blockfrost_and_keeps_state(tmp_path: Path) -> Non
 
 def test_up_starts_a_devnet_and_the_node(tmp_path: Path) -> None:
     node_port, devnet_port = free_port(), free_port()
-    env = environment("sqlite:///" + str(tmp_path / "paynode.sqlite"), tmp_path)
+    data_dir = tmp_path / "data"  # does not exist yet, as on a fresh checkout
+    env = environment("sqlite:///" + str(data_dir / "paynode.sqlite"), data_dir)
     command = [PAYNODE, "up", "--port", str(node_port), "--devnet-port", str(devnet_port)]
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -208,4 +209,4 @@ def test_up_starts_a_devnet_and_the_node(tmp_path: Path) -> None:
         process.terminate()
         _out, err = process.communicate(timeout=30)
     assert "Admin API key" in err
-    assert (tmp_path / "devnet-state.json").exists()
+    assert (data_dir / "devnet-state.json").exists()
