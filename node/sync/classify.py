@@ -220,12 +220,14 @@ def _terminal(
     if action == Action.WITHDRAW:
         to_buyer, to_fee = _tagged(facts, ref, bech32_of(old.buyer, facts.network_id))
         to_seller = _clamped(add(add(value, to_buyer, -1), to_fee, -1))
-        return Move(ref, action, OnChainState.WITHDRAWN, None, old, to_seller, to_buyer, to_fee,
-                    side, fee)  # fmt: skip
+        return Move(
+            ref, action, OnChainState.WITHDRAWN, None, old, to_seller, to_buyer, to_fee, side, fee
+        )
     to_buyer = _net_to(facts, key_hash_of(old.buyer))
     to_seller = _net_to(facts, key_hash_of(old.seller))
-    return Move(ref, action, OnChainState.DISPUTED_WITHDRAWN, None, old, to_seller, to_buyer, {},
-                side, fee)  # fmt: skip
+    return Move(
+        ref, action, OnChainState.DISPUTED_WITHDRAWN, None, old, to_seller, to_buyer, {}, side, fee
+    )
 
 
 def _tagged(facts: TxFacts, ref: tuple[str, int], buyer: str) -> tuple[Amounts, Amounts]:

@@ -319,11 +319,20 @@ def _record_tx(
     ).first()
     if row is None:
         row = SyncTransaction(
-            id=new_id(), network=target.network, address=target.address, tx_hash=entry.tx_hash,
-            position=position, block_height=entry.block_height, block_time_ms=entry.block_time_ms,
-            tx_index=entry.tx_index, fee=facts.cbor.fee, kind=kind, status=RowStatus.CONFIRMED,
-            note=note, updated_at=now_ms(),
-        )  # fmt: skip
+            id=new_id(),
+            network=target.network,
+            address=target.address,
+            tx_hash=entry.tx_hash,
+            position=position,
+            block_height=entry.block_height,
+            block_time_ms=entry.block_time_ms,
+            tx_index=entry.tx_index,
+            fee=facts.cbor.fee,
+            kind=kind,
+            status=RowStatus.CONFIRMED,
+            note=note,
+            updated_at=now_ms(),
+        )
     row.position, row.block_height, row.block_time_ms = (
         position,
         entry.block_height,
@@ -399,8 +408,12 @@ def _new_escrow(target: SyncTarget, facts: TxFacts, lock: Lock) -> EscrowMirror:
     reserved = dict(lock.value)
     reserved["lovelace"] = reserved.get("lovelace", 0) - collateral
     return EscrowMirror(
-        id=new_id(), network=target.network, status=RowStatus.CONFIRMED,
-        listed=role != Role.NEITHER, role=role, validity=Validity.VALID,
+        id=new_id(),
+        network=target.network,
+        status=RowStatus.CONFIRMED,
+        listed=role != Role.NEITHER,
+        role=role,
+        validity=Validity.VALID,
         request_id=request_id_of(nonce),
         blockchain_identifier=blockchain_identifier_from_datum(datum),
         agent_identifier=agent_identifier_of(nonce)[:200],
@@ -409,14 +422,19 @@ def _new_escrow(target: SyncTarget, facts: TxFacts, lock: Lock) -> EscrowMirror:
         seller_address=bech32_of(datum.seller, target.network_id),
         buyer_key_hash=key_hash_of(datum.buyer) or "",
         seller_key_hash=key_hash_of(datum.seller) or "",
-        input_hash=raw_bytes(datum.input_hash).hex()[:200], pay_by_time=datum.pay_by_time,
-        submit_result_time=datum.submit_result_time, unlock_time=datum.unlock_time,
+        input_hash=raw_bytes(datum.input_hash).hex()[:200],
+        pay_by_time=datum.pay_by_time,
+        submit_result_time=datum.submit_result_time,
+        unlock_time=datum.unlock_time,
         external_dispute_unlock_time=datum.external_dispute_unlock_time,
-        collateral_return=collateral, locked=dict(lock.value),
+        collateral_return=collateral,
+        locked=dict(lock.value),
         reserved={unit: q for unit, q in reserved.items() if q > 0},
-        lock_tx_hash=entry.tx_hash, lock_output_index=lock.output_index,
-        locked_at=entry.block_time_ms, updated_at=now_ms(),
-    )  # fmt: skip
+        lock_tx_hash=entry.tx_hash,
+        lock_output_index=lock.output_index,
+        locked_at=entry.block_time_ms,
+        updated_at=now_ms(),
+    )
 
 
 def _after_datum(
@@ -466,10 +484,18 @@ def _put_event(
     ).first()
     if event is None:
         event = EscrowEvent(
-            id=new_id(), escrow_id=row.id, tx_hash=entry.tx_hash, position=position,
-            block_height=entry.block_height, block_time_ms=entry.block_time_ms, kind=kind,
-            status=RowStatus.CONFIRMED, fee_side=fee_side, fee_share=fee_share, after=after,
-        )  # fmt: skip
+            id=new_id(),
+            escrow_id=row.id,
+            tx_hash=entry.tx_hash,
+            position=position,
+            block_height=entry.block_height,
+            block_time_ms=entry.block_time_ms,
+            kind=kind,
+            status=RowStatus.CONFIRMED,
+            fee_side=fee_side,
+            fee_share=fee_share,
+            after=after,
+        )
     event.position, event.block_height = position, entry.block_height
     event.block_time_ms, event.kind, event.status = entry.block_time_ms, kind, RowStatus.CONFIRMED
     event.fee_side, event.fee_share, event.after = fee_side, fee_share, after
