@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from node.chain.blockfrost import BlockfrostChain
+from node.chain.clock import Clock, chain_clock
 from node.chain.network import resolve_profile
 from node.config import NetworkProfile, Settings
 from node.crypto import SecretBox
@@ -30,6 +31,12 @@ class Runtime:
         """The profile completed (slot config, stablecoin, contract addresses, registry policy);
         on the devnet this asks the devnet once, so it is resolved on first use, not at start."""
         return resolve_profile(self.profile, self.blockfrost_url)
+
+    @cached_property
+    def clock(self) -> Clock:
+        """Now, in POSIX ms, as the chain counts it: the devnet's ledger clock on the devnet
+        (which tests and the demo move forward), the wall clock elsewhere."""
+        return chain_clock(self.profile.name, self.blockfrost_url)
 
     @property
     def blockfrost_url(self) -> str:

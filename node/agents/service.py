@@ -431,11 +431,13 @@ class _Later(Exception):
     """Nothing is wrong with the request; the wallet or the chain is not available now."""
 
 
-def process_registry_requests(runtime: Runtime, *, clock: Callable[[], int] = now_ms) -> int:
+def process_registry_requests(runtime: Runtime, *, clock: Callable[[], int] | None = None) -> int:
     """Build, record and send the mint or burn of Requested rows (oldest first) → Initiated, or
-    → Failed when it cannot be built or the ledger refuses it. The number of rows moved."""
+    → Failed when it cannot be built or the ledger refuses it. The number of rows moved.
+    `clock` defaults to the chain's (the devnet's ledger clock on the devnet)."""
     if runtime.chain is None:
         return 0
+    clock = clock or runtime.clock
     moved = 0
     for _ in range(BATCH):
         try:
