@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from node.agents import service as agents
 from node.runtime import Runtime
+from node.sync import registry as registry_sync
 from node.sync import service as sync
 
 logger = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ STEPS: list[WorkerStep] = [
     WorkerStep("registry.process_requests", agents.process_registry_requests),
     WorkerStep("registry.confirm_transactions", agents.confirm_registry_transactions),
     WorkerStep("sync.escrow", sync.sync_step),
+    WorkerStep("sync.registry", registry_sync.registry_sync_step),
 ]
 
 

@@ -80,6 +80,7 @@ class OnchainAgent:
     metadata: AgentMetadata | None
     violations: list[Violation] = field(default_factory=list)
     raw_name: str | None = None
+    raw_metadata: Mapping[str, Any] | None = None  # as the chain carries it (chunks unjoined)
 
     @property
     def unit(self) -> str:
@@ -136,6 +137,7 @@ def read_agent(source: RegistrySource, unit: str) -> OnchainAgent:
         metadata=metadata,
         violations=violations,
         raw_name=raw_name,
+        raw_metadata=raw if isinstance(raw, Mapping) else None,
     )
 
 

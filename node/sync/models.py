@@ -190,3 +190,32 @@ class EscrowEvent(SQLModel, table=True):
     fee_side: str = Field(max_length=8)  # buyer | seller | none
     fee_share: int = Field(sa_type=BigInteger)
     after: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class RegistryAssetStatus(StrEnum):
+    LIVE = "Live"  # minted, quantity 1
+    BURNED = "Burned"  # quantity 0 on chain
+    GONE = "Gone"  # no longer under the policy (its mint was rolled back)
+
+
+class RegistryMirror(SQLModel, table=True):
+    """One registry NFT under a watched policy, as the chain shows it: holder, mint transaction
+    and the metadata it carries (raw, with the number of MIP-002 violations found)."""
+
+    __tablename__ = "registry_mirror"
+    __table_args__ = (UniqueConstraint("network", "unit"),)
+
+    id: str = Field(primary_key=True, max_length=32)
+    network: str = Field(max_length=16)
+    policy_id: str = Field(max_length=56, index=True)
+    unit: str = Field(max_length=120)
+    status: RegistryAssetStatus = Field(sa_type=String(8))
+    quantity: int = Field(sa_type=BigInteger)
+    holder: str | None = Field(default=None, max_length=200, index=True)
+    mint_tx_hash: str = Field(max_length=64)
+    name: str | None = Field(default=None, max_length=250)
+    api_base_url: str | None = Field(default=None, max_length=250)
+    pricing_mode: str | None = Field(default=None, max_length=16)
+    violations: int = 0
+    onchain_metadata: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    updated_at: int = Field(sa_type=BigInteger)
