@@ -17,6 +17,7 @@ from node.pricing import api as pricing_api
 from node.runtime import Runtime
 from node.wallets import api as wallets_api
 from node.web import ERROR_RESPONSES, install_error_handlers
+from node.webhooks import api as webhooks_api
 
 API_PREFIX = "/api/v1"
 
@@ -36,6 +37,7 @@ DOMAIN_ROUTERS: list[APIRouter] = [
     pricing_api.router,
     agents_api.router,
     billing_api.router,
+    webhooks_api.router,
     metrics.router,
 ]
 

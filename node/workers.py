@@ -15,6 +15,7 @@ from node.agents import service as agents
 from node.runtime import Runtime
 from node.sync import registry as registry_sync
 from node.sync import service as sync
+from node.webhooks import service as webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ STEPS: list[WorkerStep] = [
     WorkerStep("registry.confirm_transactions", agents.confirm_registry_transactions),
     WorkerStep("sync.escrow", sync.sync_step),
     WorkerStep("sync.registry", registry_sync.registry_sync_step),
+    WorkerStep("webhooks.deliver", webhooks.deliver_due),
 ]
 
 

@@ -7,6 +7,7 @@ import node.auth.models
 import node.billing.models
 import node.pricing.models
 import node.sync.models
-import node.wallets.models  # noqa: F401
+import node.wallets.models
+import node.webhooks.models  # noqa: F401
 
 target_metadata = SQLModel.metadata

@@ -1,0 +1,1 @@
+"""Webhooks: subscriptions, a transactional outbox of deliveries, signed sends with retries."""
