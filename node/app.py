@@ -13,6 +13,7 @@ from node import __version__, health, metrics, workers
 from node.agents import api as agents_api
 from node.auth import api as auth_api
 from node.billing import api as billing_api
+from node.payments import api as payments_api
 from node.pricing import api as pricing_api
 from node.runtime import Runtime
 from node.wallets import api as wallets_api
@@ -37,6 +38,7 @@ DOMAIN_ROUTERS: list[APIRouter] = [
     pricing_api.router,
     agents_api.router,
     billing_api.router,
+    payments_api.router,
     webhooks_api.router,
     metrics.router,
 ]

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from node.agents import service as agents
+from node.payments import workers as payments
 from node.runtime import Runtime
 from node.sync import registry as registry_sync
 from node.sync import service as sync
@@ -31,6 +32,9 @@ STEPS: list[WorkerStep] = [
     WorkerStep("registry.process_requests", agents.process_registry_requests),
     WorkerStep("registry.confirm_transactions", agents.confirm_registry_transactions),
     WorkerStep("sync.escrow", sync.sync_step),
+    WorkerStep("payments.follow_chain", payments.follow_chain),
+    WorkerStep("payments.decide", payments.decide),
+    WorkerStep("payments.carry_out", payments.carry_out),
     WorkerStep("sync.registry", registry_sync.registry_sync_step),
     WorkerStep("webhooks.deliver", webhooks.deliver_due),
 ]

@@ -1,0 +1,120 @@
+"""Seller-side routes under /api/v1 (masumi-protocol.md §9.3): payment requests, their reads, and
+the actions the seller asks for; admin dispute resolution."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from node.auth.api import AdminKey, PayKey, ReadKey
+from node.auth.schemas import NetworkDisplayName
+from node.payments import checks as _checks  # noqa: F401  (registers the lock check)
+from node.payments import disputes, service
+from node.payments.schemas import (
+    DisputeOut,
+    DisputeResolution,
+    DisputeSubmit,
+    ErrorStateRecovery,
+    PaymentCreate,
+    PaymentList,
+    PaymentOut,
+    PaymentRef,
+    ResolveRequest,
+    SubmitResult,
+)
+from node.runtime import RuntimeDep, SessionDep
+from node.web import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Success, success
+
+router = APIRouter(tags=["payment"])
+
+OnChainFilter = Annotated[
+    str | None,
+    Query(
+        alias="filterOnChainState",
+        pattern=r"^(FundsLocked|ResultSubmitted|RefundRequested|Disputed|Withdrawn|"
+        r"RefundWithdrawn|DisputedWithdrawn|FundsOrDatumInvalid)$",
+    ),
+]
+
+
+@router.post("/payment", summary="Create a payment request: a signed blockchainIdentifier")
+def create_payment(
+    caller: PayKey, runtime: RuntimeDep, session: SessionDep, request: PaymentCreate
+) -> Success[PaymentOut]:
+    row = service.create_payment(session, runtime, request, caller)
+    return success(service.to_out(session, runtime, row))
+
+
+@router.get("/payment", summary="This node's payment requests, newest first")
+def list_payments(
+    _caller: ReadKey,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    network: NetworkDisplayName,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    cursor_id: Annotated[str | None, Query(alias="cursorId", max_length=32)] = None,
+    filter_on_chain_state: OnChainFilter = None,
+    include_history: Annotated[bool, Query(alias="includeHistory")] = False,
+) -> Success[PaymentList]:
+    service.check_network(network, runtime.profile)
+    rows = service.list_payments(
+        session, runtime, limit=limit, cursor_id=cursor_id, on_chain_filter=filter_on_chain_state
+    )
+    payments = [service.to_out(session, runtime, row, include_history) for row in rows]
+    next_cursor = rows[-1].id if len(rows) == limit else None
+    return success(PaymentList(payments=payments, next_cursor_id=next_cursor))
+
+
+@router.post(
+    "/payment/resolve-blockchain-identifier", summary="One payment request by its identifier"
+)
+def resolve_payment(
+    _caller: ReadKey, runtime: RuntimeDep, session: SessionDep, request: ResolveRequest
+) -> Success[PaymentOut]:
+    row = service.find_payment(session, runtime, request)
+    return success(service.to_out(session, runtime, row, request.include_history))
+
+
+@router.post("/payment/submit-result", summary="Submit the result hash (and metered usage)")
+def submit_result(
+    caller: PayKey, runtime: RuntimeDep, session: SessionDep, request: SubmitResult
+) -> Success[PaymentOut]:
+    row = service.submit_result(session, runtime, request, caller)
+    return success(service.to_out(session, runtime, row))
+
+
+@router.post("/payment/authorize-refund", summary="Authorize the buyer's refund of a dispute")
+def authorize_refund(
+    caller: PayKey, runtime: RuntimeDep, session: SessionDep, request: PaymentRef
+) -> Success[PaymentOut]:
+    row = service.authorize_refund(session, runtime, request, caller)
+    return success(service.to_out(session, runtime, row))
+
+
+@router.post("/payment/error-state-recovery", summary="Clear an error (optimistic on updatedAt)")
+def error_state_recovery(
+    _caller: PayKey, runtime: RuntimeDep, session: SessionDep, request: ErrorStateRecovery
+) -> Success[PaymentOut]:
+    row = service.recover(session, runtime, request)
+    return success(service.to_out(session, runtime, row))
+
+
+@router.post(
+    "/payment/resolve-dispute",
+    summary="Admins: split a Disputed escrow (WithdrawDisputed); signed here on the devnet",
+)
+def resolve_dispute(
+    _caller: AdminKey, runtime: RuntimeDep, session: SessionDep, request: DisputeResolution
+) -> Success[DisputeOut]:
+    return success(disputes.resolve(session, runtime, request))
+
+
+@router.post(
+    "/payment/resolve-dispute/submit",
+    summary="Admins: send a WithdrawDisputed with the admins' vkey witnesses added",
+)
+def submit_dispute(
+    _caller: AdminKey, runtime: RuntimeDep, request: DisputeSubmit
+) -> Success[DisputeOut]:
+    return success(disputes.submit_signed(runtime, request))
