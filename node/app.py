@@ -15,6 +15,7 @@ from node.auth import api as auth_api
 from node.billing import api as billing_api
 from node.payments import api as payments_api
 from node.pricing import api as pricing_api
+from node.purchases import api as purchases_api
 from node.runtime import Runtime
 from node.wallets import api as wallets_api
 from node.web import ERROR_RESPONSES, install_error_handlers
@@ -39,6 +40,7 @@ DOMAIN_ROUTERS: list[APIRouter] = [
     agents_api.router,
     billing_api.router,
     payments_api.router,
+    purchases_api.router,
     webhooks_api.router,
     metrics.router,
 ]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from node.agents import service as agents
 from node.payments import workers as payments
+from node.purchases import workers as purchases
 from node.runtime import Runtime
 from node.sync import registry as registry_sync
 from node.sync import service as sync
@@ -32,10 +33,16 @@ STEPS: list[WorkerStep] = [
     WorkerStep("registry.process_requests", agents.process_registry_requests),
     WorkerStep("registry.confirm_transactions", agents.confirm_registry_transactions),
     WorkerStep("sync.escrow", sync.sync_step),
+    WorkerStep("sync.registry", registry_sync.registry_sync_step),
     WorkerStep("payments.follow_chain", payments.follow_chain),
     WorkerStep("payments.decide", payments.decide),
     WorkerStep("payments.carry_out", payments.carry_out),
-    WorkerStep("sync.registry", registry_sync.registry_sync_step),
+    WorkerStep("purchases.follow_chain", purchases.follow_chain),
+    WorkerStep("purchases.automatic_refunds", purchases.request_automatic_refunds),
+    WorkerStep("purchases.time_out_unpaid", purchases.time_out_unpaid),
+    WorkerStep("purchases.resolve_transactions", purchases.resolve_transactions),
+    WorkerStep("purchases.lock", purchases.lock_purchases),
+    WorkerStep("purchases.refund_actions", purchases.run_refund_actions),
     WorkerStep("webhooks.deliver", webhooks.deliver_due),
 ]
 

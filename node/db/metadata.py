@@ -7,6 +7,7 @@ import node.auth.models
 import node.billing.models
 import node.payments.models
 import node.pricing.models
+import node.purchases.models
 import node.sync.models
 import node.wallets.models
 import node.webhooks.models  # noqa: F401
