@@ -42,11 +42,17 @@ USDM = "a0" * 28 + "0014df105553444d"
 
 def catch_up(count: int) -> list[tuple[str, str]]:
     with sync_world("bench-sync") as escrow:
-        funding = {"address": str(BUYER.address), "lovelace": (count + 10) * 4_000_000}
+        funding = {
+            "address": str(BUYER.address),
+            "lovelace": (count + 10) * 4_000_000,
+            "assets": {escrow.unit: (count + 10) * 1_000_000},  # the parties' 1,000 USDM is not enough
+        }
         escrow.http.post("/devnet/faucet", json=funding).raise_for_status()
         started = time.monotonic()
         for n in range(count):
             escrow.submit(escrow.builders.lock(BUYER, [purchase(escrow, f"bench-{n}", 1_000_000)]))
+            if (n + 1) % 1000 == 0:
+                print(f"  {n + 1} escrow transactions made", file=sys.stderr, flush=True)
         made_s = time.monotonic() - started
         with tempfile.TemporaryDirectory() as directory:
             engine = make_engine(f"sqlite:///{directory}/bench.sqlite")

@@ -12,7 +12,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from node.chain.blockfrost import BlockfrostChain
+from node.chain.builders import EscrowContract
 from node.chain.clock import Clock, chain_clock
+from node.chain.contracts import ContractError, escrow_contract
 from node.chain.network import resolve_profile
 from node.config import NetworkProfile, Settings
 from node.crypto import SecretBox
@@ -31,6 +33,14 @@ class Runtime:
         """The profile completed (slot config, stablecoin, contract addresses, registry policy);
         on the devnet this asks the devnet once, so it is resolved on first use, not at start."""
         return resolve_profile(self.profile, self.blockfrost_url)
+
+    @cached_property
+    def escrow(self) -> EscrowContract:
+        """The network's escrow contract: ours applied, or the deployed one fetched by hash,
+        once per runtime."""
+        if self.chain is None:
+            raise ContractError("this node has no chain")
+        return escrow_contract(self.network, self.chain)
 
     @cached_property
     def clock(self) -> Clock:

@@ -46,7 +46,7 @@ from node.payments.service import (
     mirror_of,
     record_action,
 )
-from node.payments.workers import contract_of, escrow_utxo, slot_config_of, unit_value
+from node.payments.workers import escrow_utxo, slot_config_of, unit_value
 from node.runtime import Runtime
 from node.sync.models import OnChainState, Validity
 from node.wallets.models import HotWallet
@@ -125,7 +125,7 @@ def resolve(session: Session, runtime: Runtime, request: DisputeResolution) -> D
     admins = [Actor(k, payer.address) for k in _admin_keys(runtime)]
     required = runtime.network.escrow.required_admin_signatures
     signers = runtime.network.escrow.admin_key_hashes[:required]
-    contract, profile = contract_of(runtime), runtime.network
+    contract, profile = runtime.escrow, runtime.network
     built_holder: list[BuiltTx] = []
 
     def build(context: PortChainContext) -> BuiltTx:

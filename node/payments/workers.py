@@ -19,9 +19,8 @@ from pycardano import Address, Asset, AssetName, MultiAsset, ScriptHash, UTxO, V
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from node.chain.builders import Actor, BuildError, BuiltTx, EscrowBuilders, EscrowContract
+from node.chain.builders import Actor, BuildError, BuiltTx, EscrowBuilders
 from node.chain.context import PortChainContext
-from node.chain.contracts import escrow_contract
 from node.chain.port import ChainError, ChainUnavailable
 from node.chain.submitter import REJECTED, Outcome
 from node.clock import now_ms
@@ -276,22 +275,11 @@ def buyer_split(row: PaymentRequest, escrow: UTxO, fee_permille: int) -> Value |
     return unit_value(unit, rest) if rest > 0 else None
 
 
-_contracts: dict[str, EscrowContract] = {}
-
-
 def slot_config_of(runtime: Runtime) -> SlotConfig:
     slots = runtime.network.slot_config
     if slots is None:
         raise BuildError("the network profile has no slot config")
     return slots
-
-
-def contract_of(runtime: Runtime) -> EscrowContract:
-    assert runtime.chain is not None
-    key = runtime.network.escrow.address or ""
-    if key not in _contracts:
-        _contracts[key] = escrow_contract(runtime.network, runtime.chain)
-    return _contracts[key]
 
 
 def escrow_utxo(runtime: Runtime, mirror: EscrowMirror) -> UTxO:
@@ -392,7 +380,7 @@ def _spend(
     profile = runtime.network
     keys = wallet_keys(runtime.secrets, wallet, profile.network_id)
     actor = Actor(keys.payment_signing_key, Address.from_primitive(keys.address))
-    contract = contract_of(runtime)
+    contract = runtime.escrow
     utxo = escrow_utxo(runtime, mirror)
     requested = row.next_action
 

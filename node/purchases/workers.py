@@ -28,9 +28,8 @@ from sqlmodel import Session, col, select
 
 from contracts.datums import EscrowDatum, PlutusAddress
 from node.chain.blockfrost import value_of
-from node.chain.builders import Actor, BuiltTx, EscrowBuilders, EscrowContract, LockRequest
+from node.chain.builders import Actor, BuiltTx, EscrowBuilders, LockRequest
 from node.chain.context import PortChainContext
-from node.chain.contracts import escrow_contract
 from node.chain.port import ChainError, ChainUnavailable
 from node.chain.submitter import REJECTED, UNRESOLVED, Outcome, Submitter
 from node.clock import now_ms
@@ -91,18 +90,6 @@ def _stamp(purchase: Purchase) -> int:
 
 # spending from a purchasing wallet -------------------------------------------------------------
 
-_contracts: dict[str, EscrowContract] = {}
-
-
-def escrow(runtime: Runtime) -> EscrowContract:
-    """The network's escrow contract, applied (or fetched) once per process."""
-    assert runtime.chain is not None
-    profile = runtime.network
-    key = f"{profile.name}:{profile.escrow.address}"
-    if key not in _contracts:
-        _contracts[key] = escrow_contract(profile, runtime.chain)
-    return _contracts[key]
-
 
 def _buyer(runtime: Runtime, wallet: HotWallet) -> Actor:
     keys = wallet_keys(runtime.secrets, wallet, runtime.network.network_id)
@@ -121,7 +108,7 @@ def _spend(
     profile = runtime.network
     slots = profile.slot_config
     assert slots is not None
-    buyer, contract = _buyer(runtime, wallet), escrow(runtime)
+    buyer, contract = _buyer(runtime, wallet), runtime.escrow
 
     def build(context: PortChainContext) -> BuiltTx:
         built = make(EscrowBuilders(context, contract, slots, clock), buyer)

@@ -95,7 +95,7 @@ class SellerWorld:
         runtime = self.runtime
         assert runtime.chain is not None
         return EscrowBuilders(
-            PortChainContext(runtime.chain, 0), workers.contract_of(runtime),
+            PortChainContext(runtime.chain, 0), runtime.escrow,
             workers.slot_config_of(runtime), clock=self.now,
         )  # fmt: skip
 
