@@ -45,7 +45,8 @@ def catch_up(count: int) -> list[tuple[str, str]]:
         funding = {
             "address": str(BUYER.address),
             "lovelace": (count + 10) * 4_000_000,
-            "assets": {escrow.unit: (count + 10) * 1_000_000},  # the parties' 1,000 USDM is not enough
+            # one USDM per lock: the parties' own 1,000 USDM would run out
+            "assets": {escrow.unit: (count + 10) * 1_000_000},
         }
         escrow.http.post("/devnet/faucet", json=funding).raise_for_status()
         started = time.monotonic()

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 import uvicorn
+from fastapi import FastAPI
 from rich.console import Console
 from rich.panel import Panel
 from sqlmodel import Session
@@ -69,15 +70,27 @@ def _open(settings: Settings) -> Runtime:
     return runtime
 
 
-def _serve(runtime: Runtime) -> None:
+def _serve(runtime: Runtime, app: FastAPI | None = None) -> None:
     settings = runtime.settings
     console.print(
         f"paynode on {runtime.profile.display_name}: http://{settings.host}:{settings.port} "
         f"(API docs at /docs)"
     )
-    uvicorn.run(
-        create_app(runtime), host=settings.host, port=settings.port, log_level=settings.log_level
-    )
+    served = app if app is not None else create_app(runtime)
+    uvicorn.run(served, host=settings.host, port=settings.port, log_level=settings.log_level)
+
+
+def _with_demo_agent(runtime: Runtime, devnet_url: str) -> FastAPI:
+    """The node's app with the demo agent mounted at /demo-agent, registered on first start."""
+    from node.jobs import agent_router, demo
+
+    host = "127.0.0.1" if runtime.settings.host in ("0.0.0.0", "::") else runtime.settings.host
+    agent = demo.beside_node(runtime, f"http://{host}:{runtime.settings.port}", devnet_url)
+    app = create_app(runtime)
+    app.include_router(agent_router(agent.kit), prefix=demo.PREFIX)
+    agent.start_setup(console.print)
+    console.print(f"demo agent: {agent.api_base_url} (registered on first start)")
+    return app
 
 
 @app.command()
@@ -107,9 +120,34 @@ def up(
     console.print(f"devnet: test USDM {devnet.ledger.usdm_unit}")
     try:
         chained = settings.model_copy(update={"blockfrost_url": devnet.url + "/api"})
-        _serve(_open(chained))
+        runtime = _open(chained)
+        _serve(runtime, _with_demo_agent(runtime, devnet.url))
     finally:
         devnet.stop()
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[
+        Path | None, typer.Option(help="An empty directory for the two nodes (default: a temp)")
+    ] = None,
+    seller_port: Annotated[int, typer.Option(help="Port of the seller node")] = 3101,
+    buyer_port: Annotated[int, typer.Option(help="Port of the buyer node")] = 3102,
+    devnet_port: Annotated[int, typer.Option(help="Port of the devnet (0: any)")] = 0,
+) -> None:
+    """The whole story on a devnet: a seller node with the demo agent and a buyer node; quote,
+    confirm, lock, result, collect; then a refund and a dispute the admins resolve."""
+    import tempfile
+
+    from node.jobs.demo_run import run_demo
+
+    with tempfile.TemporaryDirectory(prefix="paynode-demo-") as scratch:
+        where = data_dir if data_dir is not None else Path(scratch)
+        code = run_demo(
+            where, Console(), seller_port=seller_port, buyer_port=buyer_port,
+            devnet_port=devnet_port,
+        )  # fmt: skip
+    raise typer.Exit(code)
 
 
 @app.command("devnet")
