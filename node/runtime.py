@@ -16,6 +16,7 @@ from node.chain.builders import EscrowContract
 from node.chain.clock import Clock, chain_clock
 from node.chain.contracts import ContractError, escrow_contract
 from node.chain.network import resolve_profile
+from node.clock import now_ms
 from node.config import NetworkProfile, Settings
 from node.crypto import SecretBox
 
@@ -33,6 +34,16 @@ class Runtime:
         """The profile completed (slot config, stablecoin, contract addresses, registry policy);
         on the devnet this asks the devnet once, so it is resolved on first use, not at start."""
         return resolve_profile(self.profile, self.blockfrost_url)
+
+    @property
+    def known_network(self) -> NetworkProfile:
+        """`network` when the node has a chain to complete it from, else the profile as
+        configured (a node without a chain: some tests, the OpenAPI export)."""
+        return self.network if self.chain is not None else self.profile
+
+    def now(self) -> int:
+        """The chain's time when the node has a chain, else the wall clock."""
+        return self.clock() if self.chain is not None else now_ms()
 
     @cached_property
     def escrow(self) -> EscrowContract:

@@ -222,7 +222,7 @@ def create_payment(
             to_out(session, runtime, existing),
         )
     facts = agent_facts(session, runtime, request.agent_identifier)
-    funds, signed = priced_funds(session, facts, request, now_ms(), runtime.network)
+    funds, signed = priced_funds(session, facts, request, runtime.clock(), runtime.network)
     keys = wallet_keys(runtime.secrets, facts.wallet, runtime.network.network_id)
     created = create_blockchain_identifier(
         signing_key=keys.payment_signing_key,

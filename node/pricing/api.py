@@ -53,7 +53,7 @@ def document_response(text: str) -> Response:
 def get_billing_pricing(
     _caller: ReadKey, runtime: RuntimeDep, session: SessionDep, agent: AgentQuery
 ) -> Response:
-    record = service.get_record(session, runtime.profile, agent)
+    record = service.get_record(session, runtime.known_network, agent)
     return document_response(service.document_as(record, service.ASSMBL))
 
 
@@ -70,7 +70,7 @@ def put_billing_pricing(
     _payload: BillingPricingPayload,
     raw: RawBody,
 ) -> Response:
-    record = service.put_assmbl(session, runtime.profile, agent, raw)
+    record = service.put_assmbl(session, runtime.known_network, agent, raw)
     return document_response(record.document)
 
 
@@ -82,7 +82,7 @@ def put_billing_pricing(
 def get_pricing_config(
     _caller: ReadKey, runtime: RuntimeDep, session: SessionDep, agent: AgentPath
 ) -> Success[PricingConfigResponse]:
-    record = service.get_record(session, runtime.profile, agent)
+    record = service.get_record(session, runtime.known_network, agent)
     return success(service.seren_config(record))
 
 
@@ -97,7 +97,7 @@ def put_pricing_config(
     agent: AgentPath,
     request: UpdatePricingRequest,
 ) -> Success[PricingConfigResponse]:
-    record = service.put_seren(session, runtime.profile, agent, request)
+    record = service.put_seren(session, runtime.known_network, agent, request)
     return success(service.seren_config(record))
 
 
@@ -110,7 +110,7 @@ def put_pricing_config(
 def get_pricing_plans(
     _caller: ReadKey, runtime: RuntimeDep, session: SessionDep, agent: AgentPath
 ) -> Response:
-    record = service.get_record(session, runtime.profile, agent)
+    record = service.get_record(session, runtime.known_network, agent)
     return document_response(service.document_as(record, service.AGENTIC))
 
 
@@ -127,7 +127,7 @@ def put_pricing_plans(
     _payload: AgenticPricing,
     raw: RawBody,
 ) -> Response:
-    record = service.put_agentic(session, runtime.profile, agent, raw)
+    record = service.put_agentic(session, runtime.known_network, agent, raw)
     return document_response(record.document)
 
 
@@ -139,7 +139,7 @@ def put_pricing_plans(
 def lookup_public_pricing(
     runtime: RuntimeDep, session: SessionDep, agent: AgentPath
 ) -> Success[PublicPricing]:
-    return success(service.public_pricing(session, runtime.profile, agent))
+    return success(service.public_pricing(session, runtime.known_network, agent))
 
 
 @router.post(
@@ -150,4 +150,7 @@ def lookup_public_pricing(
 def quote_pricing(
     runtime: RuntimeDep, session: SessionDep, agent: AgentPath, request: QuoteRequest
 ) -> Success[QuoteOut]:
-    return success(service.quote_for_buyer(session, runtime.profile, agent, request))
+    quote = service.quote_for_buyer(
+        session, runtime.known_network, agent, request, now=runtime.now()
+    )
+    return success(quote)

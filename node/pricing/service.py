@@ -276,8 +276,15 @@ def _chosen_option(plan: PricingPlan, option: str | None) -> str | None:
 
 
 def quote_for_buyer(
-    session: Session, profile: NetworkProfile, agent: str, request: QuoteRequest
+    session: Session,
+    profile: NetworkProfile,
+    agent: str,
+    request: QuoteRequest,
+    *,
+    now: int | None = None,
 ) -> QuoteOut:
+    """A priced, recorded quote; `now` is the chain's time (a quote's expiry is compared with
+    it by the buyer node), the wall clock when not given."""
     plan = load_plan(get_record(session, profile, agent))
     if not plan.enabled:
         raise ApiError(409, "this agent does not accept paid requests now", code="pricing_disabled")
@@ -289,7 +296,7 @@ def quote_for_buyer(
             plan, request.usage, prior_billable_requests=prior, option=option, in_trial=in_trial
         )
     )
-    now = now_ms()
+    now = now_ms() if now is None else now
     _enforce_limits(session, profile, agent, request.buyer, _limits(plan, option), now)
     row = _record_quote(session, profile, agent, request, charge, plan, now)
     return quote_out(row, charge, prior)
