@@ -1,4 +1,5 @@
-"""The devnet's escrow parties: three admin keys and a fee address, public and fixed.
+"""The devnet's escrow parties: three admin keys, a fee address and the holder of the escrow's
+reference script, public and fixed.
 
 The devnet profile (config/devnet.toml) applies our escrow with these, so that anyone running a
 devnet can also play the admins in a dispute (2 of 3 signatures). They derive from a fixed name,
@@ -42,10 +43,22 @@ def fee_address() -> str:
     return str(Address(key_hash, network=Network.TESTNET))
 
 
+@cache
+def reference_holder_signing_key() -> PaymentSigningKey:
+    """Holds the escrow's reference-script output on the devnet; nothing else spends from it."""
+    return _key("reference-holder")
+
+
+def reference_holder_address() -> str:
+    key_hash = reference_holder_signing_key().to_verification_key().hash()
+    return str(Address(key_hash, network=Network.TESTNET))
+
+
 def escrow_parties() -> dict[str, object]:
     """What GET /devnet/info reports of them."""
     return {
         "admin_key_hashes": admin_key_hashes(),
         "required_admin_signatures": REQUIRED_ADMIN_SIGNATURES,
         "fee_address": fee_address(),
+        "reference_address": reference_holder_address(),
     }

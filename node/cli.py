@@ -80,6 +80,15 @@ def _serve(runtime: Runtime, app: FastAPI | None = None) -> None:
     uvicorn.run(served, host=settings.host, port=settings.port, log_level=settings.log_level)
 
 
+def _deploy_reference_script(runtime: Runtime) -> None:
+    """Escrow spends reference the script instead of carrying its bytes (lower fees)."""
+    from node.chain.network import deploy_devnet_reference_script
+
+    assert runtime.chain is not None
+    found = deploy_devnet_reference_script(runtime.network, runtime.chain, runtime.blockfrost_url)
+    console.print(f"devnet: escrow reference script at {found.input}")
+
+
 def _with_demo_agent(runtime: Runtime, devnet_url: str) -> FastAPI:
     """The node's app with the demo agent mounted at /demo-agent, registered on first start."""
     from node.jobs import agent_router, demo
@@ -121,6 +130,7 @@ def up(
     try:
         chained = settings.model_copy(update={"blockfrost_url": devnet.url + "/api"})
         runtime = _open(chained)
+        _deploy_reference_script(runtime)
         _serve(runtime, _with_demo_agent(runtime, devnet.url))
     finally:
         devnet.stop()

@@ -65,6 +65,9 @@ class EscrowProfile(BaseModel):
     script_hash: Hex28 | None = None
     script_file: Path | None = None
     fee_address: str | None = None
+    # where an output carrying the escrow script as a reference script lives: spends reference
+    # it instead of paying for the script's bytes in every transaction
+    reference_address: str | None = None
     fee_permille: int = Field(ge=0, le=1000)
     cooldown_ms: int = Field(ge=0)
     required_admin_signatures: int = Field(ge=1)
@@ -115,6 +118,7 @@ class NetworkProfile(BaseModel):
         for key, value in (
             ("escrow.address", self.escrow.address),
             ("escrow.fee_address", self.escrow.fee_address),
+            ("escrow.reference_address", self.escrow.reference_address),
         ):
             if value is None:
                 continue

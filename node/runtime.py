@@ -48,10 +48,13 @@ class Runtime:
     @cached_property
     def escrow(self) -> EscrowContract:
         """The network's escrow contract: ours applied, or the deployed one fetched by hash,
-        once per runtime."""
+        once per runtime; spent by reference when the profile's reference address holds an
+        output carrying it (node.chain.reference.ensure_reference_script deploys one on the
+        devnet)."""
         if self.chain is None:
             raise ContractError("this node has no chain")
-        return escrow_contract(self.network, self.chain)
+        holder = self.network.escrow.reference_address
+        return escrow_contract(self.network, self.chain, reference_holder=holder)
 
     @cached_property
     def clock(self) -> Clock:

@@ -26,6 +26,7 @@ from rich.table import Table
 
 from node.app import create_app
 from node.bootstrap import open_runtime
+from node.chain.network import deploy_devnet_reference_script
 from node.client import Amount, PaynodeClient, PaynodeError, Purchase, UsageRow
 from node.config import Settings
 from node.jobs import agent_router, demo
@@ -440,6 +441,11 @@ def run_demo(
         api = devnet.url + "/api"
         seller_runtime, seller_token = open_node(data_dir / "seller", seller_port, api)
         buyer_runtime, buyer_token = open_node(data_dir / "buyer", buyer_port, api)
+        assert seller_runtime.chain is not None
+        reference = deploy_devnet_reference_script(
+            seller_runtime.network, seller_runtime.chain, api
+        )  # both nodes' escrow spends reference it: they do not carry the script's bytes
+        console.print(f"devnet: escrow reference script at {reference.input}")
         seller_url = f"http://127.0.0.1:{seller_port}"
         agent = demo.beside_node(seller_runtime, seller_url, devnet.url, poll_interval_s=1.0)
         seller_app = create_app(seller_runtime)
@@ -451,14 +457,16 @@ def run_demo(
         run = Demo(
             console=console,
             devnet_url=devnet.url,
-            seller=Side("seller", seller_url, stack.enter_context(
-                PaynodeClient(seller_url, seller_token))),
-            buyer=Side("buyer", buyer_url, stack.enter_context(
-                PaynodeClient(buyer_url, buyer_token))),
+            seller=Side(
+                "seller", seller_url, stack.enter_context(PaynodeClient(seller_url, seller_token))
+            ),
+            buyer=Side(
+                "buyer", buyer_url, stack.enter_context(PaynodeClient(buyer_url, buyer_token))
+            ),
             agent=agent,
             usdm_unit=devnet.ledger.usdm_unit,
             fee_address=fee_address(),
-        )  # fmt: skip
+        )
         return tell(run)
     return 1  # pragma: no cover - the with block returns
 

@@ -17,10 +17,16 @@ from node.chain.context import PortChainContext
 from node.chain.contracts import (
     ContractError,
     deploy_reference_script,
+    escrow_contract,
     our_escrow_params,
     registry_contract,
 )
-from node.chain.network import NetworkResolutionError, devnet_base_url, resolve_profile
+from node.chain.network import (
+    NetworkResolutionError,
+    deploy_devnet_reference_script,
+    devnet_base_url,
+    resolve_profile,
+)
 from node.chain.port import ChainNotFound
 from node.config import NetworkProfile, load_profile
 from tests.devnet.http_helpers import faucet
@@ -111,3 +117,23 @@ def test_a_profile_without_a_registry_policy_is_refused(chain: BlockfrostChain) 
 
 def _with_escrow(profile: NetworkProfile, **changes: Any) -> NetworkProfile:
     return profile.model_copy(update={"escrow": profile.escrow.model_copy(update=changes)})
+
+
+def test_the_devnet_deploys_its_escrow_reference_script_once_and_spends_use_it(
+    chain_devnet: DevnetServer, chain: BlockfrostChain, devnet_http: httpx.Client
+) -> None:
+    api = chain_devnet.url + "/api"
+    profile = resolve_profile(load_profile("devnet"), api)
+    holder = profile.escrow.reference_address
+    assert holder == admins.reference_holder_address()
+    assert devnet_http.get("/devnet/info").json()["escrow"]["reference_address"] == holder
+
+    deployed = deploy_devnet_reference_script(profile, chain, api)
+    again = deploy_devnet_reference_script(profile, chain, api)
+    assert again.input == deployed.input  # found, not deployed twice
+    assert deployed.output.script == escrow_contract(profile, chain).script
+
+    contract = escrow_contract(profile, chain, reference_holder=holder)
+    assert contract.reference is not None and contract.reference.input == deployed.input
+    with pytest.raises(ContractError, match="only the devnet"):
+        deploy_devnet_reference_script(profile.model_copy(update={"name": "preprod"}), chain, api)
