@@ -1,31 +1,20 @@
 """Webhook events of payments (PAYMENT_ON_CHAIN_STATUS_CHANGED, PAYMENT_ON_ERROR), written through
-node.webhooks.service.emit in the caller's DB transaction (the caller commits). Looked up at call
-time, so this package imports cleanly without the webhooks package."""
+node.webhooks.service.emit in the caller's DB transaction (the caller commits)."""
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session
 
+from node.webhooks.models import WebhookEvent
+from node.webhooks.service import emit
+
 if TYPE_CHECKING:
     from node.payments.models import PaymentRequest
 
-PAYMENT_ON_CHAIN_STATUS_CHANGED = "PAYMENT_ON_CHAIN_STATUS_CHANGED"
-PAYMENT_ON_ERROR = "PAYMENT_ON_ERROR"
-
-Emit = Callable[[Session, str, dict[str, Any]], None]
-
-
-def _emitter() -> Emit | None:
-    try:
-        module = importlib.import_module("node.webhooks.service")
-    except ImportError:
-        return None
-    found: Emit | None = getattr(module, "emit", None)
-    return found
+PAYMENT_ON_CHAIN_STATUS_CHANGED = WebhookEvent.PAYMENT_ON_CHAIN_STATUS_CHANGED
+PAYMENT_ON_ERROR = WebhookEvent.PAYMENT_ON_ERROR
 
 
 def payload(row: PaymentRequest, on_chain_state: str | None) -> dict[str, Any]:
@@ -50,6 +39,4 @@ def payload(row: PaymentRequest, on_chain_state: str | None) -> dict[str, Any]:
 def payment_event(
     session: Session, event: str, row: PaymentRequest, on_chain_state: str | None = None
 ) -> None:
-    emitter = _emitter()
-    if emitter is not None:
-        emitter(session, event, payload(row, on_chain_state or row.seen_state))
+    emit(session, event, payload(row, on_chain_state or row.seen_state))
