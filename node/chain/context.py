@@ -4,6 +4,7 @@ the node's rate-limited, counted, cached view of the chain."""
 from __future__ import annotations
 
 from pycardano import (
+    Address,
     ChainContext,
     ExecutionUnits,
     GenesisParameters,
@@ -50,6 +51,17 @@ class PortChainContext(ChainContext):  # type: ignore[misc]  # pycardano is unty
             for utxo in self.port.utxos_at(address)
             if (bytes(utxo.input.transaction_id), utxo.input.index) not in self.excluded
         ]
+
+    def largest_ada_only(self, address: Address | str) -> UTxO | None:
+        """The address's largest spendable UTxO holding only ADA and no script: what a
+        collateral or a one-shot seed should be (pycardano would take any UTxO as collateral,
+        an NFT's included, whose collateral return must then carry the NFT)."""
+        plain = [
+            utxo
+            for utxo in self.utxos(str(address))
+            if not utxo.output.amount.multi_asset and utxo.output.script is None
+        ]
+        return max(plain, key=lambda u: (u.output.amount.coin, u.input.to_cbor()), default=None)
 
     def submit_tx_cbor(self, cbor: bytes | str) -> str:
         return self.port.submit(bytes.fromhex(cbor) if isinstance(cbor, str) else cbor)

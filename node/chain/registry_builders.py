@@ -100,7 +100,7 @@ class RegistryBuilders:
         builder.required_signers = [owner.key_hash]
         # Chosen here, not by pycardano: for a burn it would take the NFT's own UTxO, whose
         # 5 ADA cannot cover both the collateral and a collateral return carrying the NFT.
-        collateral = self._largest_plain(owner)
+        collateral = self.context.largest_ada_only(owner.address)
         if collateral is not None:
             builder.collaterals = [collateral]
         if self.slots is not None:
@@ -121,18 +121,9 @@ class RegistryBuilders:
         )
         return BuiltTx(tx, kind, (), spent)
 
-    def _largest_plain(self, owner: Actor) -> UTxO | None:
-        """The owner's largest UTxO holding only ADA (and no script)."""
-        plain = [
-            utxo
-            for utxo in self.context.utxos(owner.address)
-            if not utxo.output.amount.multi_asset and utxo.output.script is None
-        ]
-        return max(plain, key=lambda u: (u.output.amount.coin, u.input.to_cbor()), default=None)
-
     def _seed(self, owner: Actor) -> UTxO:
         """The owner's UTxO whose reference names the NFT: the largest one holding only ADA."""
-        seed = self._largest_plain(owner)
+        seed = self.context.largest_ada_only(owner.address)
         if seed is None:
             raise BuildError(f"{owner.address} holds no ADA-only UTxO to seed a registration")
         return seed

@@ -187,3 +187,23 @@ def test_wrong_state_is_refused_before_building(escrow: Escrow) -> None:
         escrow.builders.authorize_refund(SELLER, escrow.escrow_utxo(lock), purchase.request_id)
     with pytest.raises(BuildError, match="FUNDS_LOCKED"):
         escrow.builders.withdraw(SELLER, escrow.escrow_utxo(lock), purchase.request_id)
+
+
+def test_a_script_spend_takes_its_collateral_from_an_ada_only_utxo(escrow: Escrow) -> None:
+    # the seller's largest UTxO carries a token (an agent NFT would): never the collateral
+    # while an ADA-only one exists
+    for funding in ({"lovelace": 900 * ADA, "assets": {escrow.unit: 1}}, {"lovelace": 20 * ADA}):
+        answer = escrow.http.post(
+            "/devnet/faucet", json={"address": str(SELLER.address), **funding}
+        )
+        assert answer.status_code == 200, answer.text
+    purchase = escrow.purchase("collateral")
+    lock = escrow.submit(escrow.builders.lock(BUYER, [purchase]))
+    held = {utxo.input: utxo.output for utxo in escrow.builders.context.utxos(str(SELLER.address))}
+    assert any(out.amount.multi_asset and out.amount.coin >= 900 * ADA for out in held.values())
+    built = escrow.builders.submit_result(
+        SELLER, escrow.escrow_utxo(lock), hashlib.sha256(b"r").digest(), purchase.request_id
+    )
+    collateral = list(built.tx.transaction_body.collateral)
+    assert collateral and all(not held[txin].amount.multi_asset for txin in collateral)
+    escrow.submit(built)
