@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 
 from node.chain.builders import Actor, BuildError, BuiltTx, EscrowBuilders
 from node.chain.context import PortChainContext
-from node.chain.port import ChainError, ChainUnavailable
+from node.chain.port import ChainUnavailable
 from node.chain.submitter import REJECTED, Outcome
 from node.clock import now_ms
 from node.config import SlotConfig
@@ -38,7 +38,7 @@ from node.payments.service import (
 from node.runtime import Runtime
 from node.sync.models import EscrowMirror, OnChainState, RowStatus, Validity
 from node.wallets.models import HotWallet, TxStatus, WalletTransaction
-from node.wallets.service import WalletBusy, spend_from_wallet, wallet_keys
+from node.wallets.service import WalletBusy, pending_inputs, spend_from_wallet, wallet_keys
 
 logger = logging.getLogger(__name__)
 
@@ -340,9 +340,9 @@ def _carry_out_one(runtime: Runtime, payment_id: str) -> int:
             raise
         except _Taken:
             return 0
-        except (BuildError, ChainError, ValueError) as error:
+        except Exception as error:  # pycardano's coin selection raises its own exceptions
             session.rollback()
-            return _build_failed(session, row, requested, error)
+            return _build_failed(runtime, session, row, wallet.id, requested, error)
         if outcome.status == REJECTED:
             session.refresh(row)
             note = f"the ledger refused {outcome.tx_hash}: {outcome.error or ''}"
@@ -353,14 +353,21 @@ def _carry_out_one(runtime: Runtime, payment_id: str) -> int:
 
 
 def _build_failed(
-    session: Session, row: PaymentRequest, requested: NextAction, error: Exception
+    runtime: Runtime,
+    session: Session,
+    row: PaymentRequest,
+    wallet_id: str,
+    requested: NextAction,
+    error: Exception,
 ) -> int:
-    """Too early (a cooldown or the unlock time): try again next tick; anything else: manual."""
+    """Too early (a cooldown or the unlock time), or the selling wallet's funds are tied up in
+    its own pending transactions (several results in one block): try again next tick; anything
+    else: manual."""
     session.refresh(row)
     if row.next_action != requested:
         return 0
-    if str(error).startswith("too early"):
-        logger.info("payment %s: %s", row.id, error)
+    if str(error).startswith("too early") or pending_inputs(runtime.engine, wallet_id):
+        logger.info("payment %s waits: %s", row.id, error)
         return 0
     note = f"{requested!s} could not be built: {error}"
     set_action(session, row, A.WAITING_FOR_MANUAL_ACTION, error=(ErrorType.UNKNOWN, note))
