@@ -183,8 +183,8 @@ class EscrowBuilders:
         request_ids: Sequence[str],
     ) -> BuiltTx:
         keys = [signer.signing_key for signer in signers]
-        if builder.all_scripts:  # a script runs: collateral from the payer's ADA-only UTxOs
-            collateral = self.context.largest_ada_only(change.address)
+        if builder.all_scripts:  # a script runs: the payer's best collateral, not pycardano's
+            collateral = self.context.collateral_for(change.address)
             if collateral is not None:
                 builder.collaterals = [collateral]
         tx = builder.build_and_sign(keys, change_address=change.address)

@@ -53,15 +53,24 @@ class PortChainContext(ChainContext):  # type: ignore[misc]  # pycardano is unty
         ]
 
     def largest_ada_only(self, address: Address | str) -> UTxO | None:
-        """The address's largest spendable UTxO holding only ADA and no script: what a
-        collateral or a one-shot seed should be (pycardano would take any UTxO as collateral,
-        an NFT's included, whose collateral return must then carry the NFT)."""
+        """The address's largest spendable UTxO holding only ADA and no script (a one-shot seed,
+        the best collateral)."""
         plain = [
             utxo
             for utxo in self.utxos(str(address))
             if not utxo.output.amount.multi_asset and utxo.output.script is None
         ]
-        return max(plain, key=lambda u: (u.output.amount.coin, u.input.to_cbor()), default=None)
+        return max(plain, key=_by_lovelace, default=None)
+
+    def collateral_for(self, address: Address | str) -> UTxO | None:
+        """The largest ADA-only UTxO, else the one with the most lovelace (its tokens go back in
+        the collateral return). pycardano would take any UTxO, an agent NFT's 5-ADA one
+        included, which cannot cover both the collateral and a return carrying the NFT."""
+        found = self.largest_ada_only(address)
+        if found is not None:
+            return found
+        keyed = [utxo for utxo in self.utxos(str(address)) if utxo.output.script is None]
+        return max(keyed, key=_by_lovelace, default=None)
 
     def submit_tx_cbor(self, cbor: bytes | str) -> str:
         return self.port.submit(bytes.fromhex(cbor) if isinstance(cbor, str) else cbor)
@@ -71,3 +80,7 @@ class PortChainContext(ChainContext):  # type: ignore[misc]  # pycardano is unty
 
     def evaluate_tx_cbor(self, cbor: bytes | str) -> dict[str, ExecutionUnits]:
         return self.port.evaluate(bytes.fromhex(cbor) if isinstance(cbor, str) else cbor)
+
+
+def _by_lovelace(utxo: UTxO) -> tuple[int, bytes]:
+    return utxo.output.amount.coin, utxo.input.to_cbor()

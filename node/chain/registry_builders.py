@@ -100,7 +100,7 @@ class RegistryBuilders:
         builder.required_signers = [owner.key_hash]
         # Chosen here, not by pycardano: for a burn it would take the NFT's own UTxO, whose
         # 5 ADA cannot cover both the collateral and a collateral return carrying the NFT.
-        collateral = self.context.largest_ada_only(owner.address)
+        collateral = self.context.collateral_for(owner.address)
         if collateral is not None:
             builder.collaterals = [collateral]
         if self.slots is not None:

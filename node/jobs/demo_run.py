@@ -57,6 +57,7 @@ class Side:
     name: str
     url: str
     client: PaynodeClient
+    runtime: Runtime | None = None  # the node's own, when it runs in this process
     address: str = ""
 
 
@@ -430,6 +431,24 @@ def run_demo(
     devnet_port: int = 0,
 ) -> int:
     """The whole story; 0 when every step ran, 1 when one stopped (the reason printed)."""
+    with demo_world(
+        data_dir, console, seller_port=seller_port, buyer_port=buyer_port, devnet_port=devnet_port
+    ) as run:
+        return tell(run)
+    return 1  # pragma: no cover - the with block returns
+
+
+@contextmanager
+def demo_world(
+    data_dir: Path,
+    console: Console,
+    *,
+    seller_port: int,
+    buyer_port: int,
+    devnet_port: int = 0,
+) -> Iterator[Demo]:
+    """A devnet (a block a second), the escrow's reference script, a seller node serving the
+    demo agent and a buyer node, each with its workers running; stopped on exit."""
     from devnet.admins import fee_address
     from devnet.server import DevnetConfig, DevnetServer
 
@@ -454,21 +473,17 @@ def run_demo(
         buyer_url = stack.enter_context(serving(create_app(buyer_runtime), buyer_port))
         console.print(f"seller node {seller_url} (data in {data_dir / 'seller'})")
         console.print(f"buyer node {buyer_url} (data in {data_dir / 'buyer'})")
-        run = Demo(
+        seller_client = stack.enter_context(PaynodeClient(seller_url, seller_token))
+        buyer_client = stack.enter_context(PaynodeClient(buyer_url, buyer_token))
+        yield Demo(
             console=console,
             devnet_url=devnet.url,
-            seller=Side(
-                "seller", seller_url, stack.enter_context(PaynodeClient(seller_url, seller_token))
-            ),
-            buyer=Side(
-                "buyer", buyer_url, stack.enter_context(PaynodeClient(buyer_url, buyer_token))
-            ),
+            seller=Side("seller", seller_url, seller_client, runtime=seller_runtime),
+            buyer=Side("buyer", buyer_url, buyer_client, runtime=buyer_runtime),
             agent=agent,
             usdm_unit=devnet.ledger.usdm_unit,
             fee_address=fee_address(),
         )
-        return tell(run)
-    return 1  # pragma: no cover - the with block returns
 
 
 def tell(run: Demo) -> int:
