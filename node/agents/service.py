@@ -52,7 +52,13 @@ from node.config import NetworkProfile
 from node.ids import new_id
 from node.runtime import Runtime
 from node.wallets.models import HotWallet, HotWalletType, TxStatus, WalletTransaction
-from node.wallets.service import WalletBusy, WalletJournal, spend_from_wallet, wallet_keys
+from node.wallets.service import (
+    WalletBusy,
+    WalletJournal,
+    find_by_key_hash,
+    spend_from_wallet,
+    wallet_actor,
+)
 from node.web import ApiError, field_error, not_found
 from registry import metadata as mip002
 
@@ -169,10 +175,7 @@ def _check_units(profile: NetworkProfile, pricing: Pricing) -> None:
 
 
 def find_wallet(session: Session, profile: NetworkProfile, vkey: str) -> HotWallet | None:
-    query = select(HotWallet).where(
-        HotWallet.network == profile.name, HotWallet.payment_key_hash == vkey.lower()
-    )
-    return session.exec(query).first()
+    return find_by_key_hash(session, profile.name, vkey)
 
 
 def selling_wallet(session: Session, profile: NetworkProfile, vkey: str) -> HotWallet:
@@ -503,8 +506,7 @@ def _spend(
     wallet = session.get(HotWallet, row.selling_wallet_id)
     if wallet is None:
         raise BuildError("the selling wallet is gone")
-    keys = wallet_keys(runtime.secrets, wallet, profile.network_id)
-    owner = Actor(keys.payment_signing_key, Address.from_primitive(keys.address))
+    owner = wallet_actor(runtime.secrets, wallet, profile.network_id)
     contract = _registry_contract(runtime)
 
     def build(context: PortChainContext) -> BuiltTx:

@@ -11,7 +11,8 @@ from node.chain.builders import MIN_COLLATERAL_RETURN
 from node.payments.models import PaymentRequest
 from node.sync.hooks import register_lock_check
 from node.sync.models import EscrowMirror
-from node.wallets.models import HotWallet, HotWalletType
+from node.wallets.models import HotWalletType
+from node.wallets.service import find_by_key_hash
 
 LOVELACE = "lovelace"
 
@@ -29,13 +30,7 @@ def _totals(funds: list[dict[str, str]]) -> dict[str, int]:
 
 
 def _ours(session: Session, row: EscrowMirror) -> bool:
-    wallet = session.exec(
-        select(HotWallet).where(
-            HotWallet.network == row.network,
-            HotWallet.type == HotWalletType.SELLING,
-            HotWallet.payment_key_hash == row.seller_key_hash,
-        )
-    ).first()
+    wallet = find_by_key_hash(session, row.network, row.seller_key_hash, HotWalletType.SELLING)
     return wallet is not None
 
 

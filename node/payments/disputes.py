@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pycardano import (
-    Address,
     PaymentSigningKey,
     Transaction,
     TransactionBuilder,
@@ -50,7 +49,7 @@ from node.payments.workers import escrow_utxo, slot_config_of, unit_value
 from node.runtime import Runtime
 from node.sync.models import OnChainState, Validity
 from node.wallets.models import HotWallet
-from node.wallets.service import spend_from_wallet, wallet_keys
+from node.wallets.service import spend_from_wallet, wallet_actor
 from node.web import ApiError, field_error
 
 WALLET_WAIT_MS = 10_000
@@ -120,8 +119,7 @@ def resolve(session: Session, runtime: Runtime, request: DisputeResolution) -> D
     buyer_share, seller_share = _value(request.buyer_amounts), _value(request.seller_amounts)
     utxo = escrow_utxo(runtime, mirror)
     _check_split(buyer_share, seller_share, utxo.output.amount)
-    keys = wallet_keys(runtime.secrets, wallet, runtime.network.network_id)
-    payer = Actor(keys.payment_signing_key, Address.from_primitive(keys.address))
+    payer = wallet_actor(runtime.secrets, wallet, runtime.network.network_id)
     admins = [Actor(k, payer.address) for k in _admin_keys(runtime)]
     required = runtime.network.escrow.required_admin_signatures
     signers = runtime.network.escrow.admin_key_hashes[:required]

@@ -38,7 +38,12 @@ from node.payments.service import (
 from node.runtime import Runtime
 from node.sync.models import EscrowMirror, OnChainState, RowStatus, Validity
 from node.wallets.models import HotWallet, TxStatus, WalletTransaction
-from node.wallets.service import WalletBusy, pending_inputs, spend_from_wallet, wallet_keys
+from node.wallets.service import (
+    WalletBusy,
+    pending_inputs,
+    spend_from_wallet,
+    wallet_actor,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -385,8 +390,7 @@ def _spend(
 ) -> Outcome:
     assert runtime.chain is not None
     profile = runtime.network
-    keys = wallet_keys(runtime.secrets, wallet, profile.network_id)
-    actor = Actor(keys.payment_signing_key, Address.from_primitive(keys.address))
+    actor = wallet_actor(runtime.secrets, wallet, profile.network_id)
     contract = runtime.escrow
     utxo = escrow_utxo(runtime, mirror)
     requested = row.next_action

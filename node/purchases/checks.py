@@ -13,17 +13,12 @@ from node.purchases.models import Purchase
 from node.sync.hooks import register_lock_check
 from node.sync.models import EscrowMirror
 from node.wallets.models import HotWallet, HotWalletType
+from node.wallets.service import find_by_key_hash
 from registry.metadata import normalise_unit
 
 
 def _our_purchasing_wallet(session: Session, row: EscrowMirror) -> HotWallet | None:
-    return session.exec(
-        select(HotWallet).where(
-            HotWallet.network == row.network,
-            HotWallet.type == HotWalletType.PURCHASING,
-            HotWallet.payment_key_hash == row.buyer_key_hash,
-        )
-    ).first()
+    return find_by_key_hash(session, row.network, row.buyer_key_hash, HotWalletType.PURCHASING)
 
 
 def _funds(amounts: list[dict[str, str]]) -> dict[str, int]:

@@ -47,7 +47,7 @@ from node.wallets.service import (
     WalletJournal,
     pending_inputs,
     spend_from_wallet,
-    wallet_keys,
+    wallet_actor,
 )
 
 logger = logging.getLogger(__name__)
@@ -92,8 +92,7 @@ def _stamp(purchase: Purchase) -> int:
 
 
 def _buyer(runtime: Runtime, wallet: HotWallet) -> Actor:
-    keys = wallet_keys(runtime.secrets, wallet, runtime.network.network_id)
-    return Actor(keys.payment_signing_key, Address.from_primitive(keys.address))
+    return wallet_actor(runtime.secrets, wallet, runtime.network.network_id)
 
 
 def _spend(

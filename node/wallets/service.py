@@ -7,12 +7,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from pycardano import Address
 from sqlalchemy import Engine, and_, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from node.chain.addresses import AddressError, parse_address
-from node.chain.builders import BuiltTx
+from node.chain.builders import Actor, BuiltTx
 from node.chain.context import PortChainContext
 from node.chain.port import ChainPort
 from node.chain.submitter import UNRESOLVED, JournalEntry, Outcome, Submitter
@@ -44,7 +45,7 @@ def add_wallet(
         keys = derive_keys(mnemonic, profile.network_id)
     except MnemonicError as error:
         raise field_error("walletMnemonic", str(error)) from error
-    existing = _find_by_key_hash(session, profile.name, keys.payment_key_hash)
+    existing = find_by_key_hash(session, profile.name, keys.payment_key_hash)
     if existing is not None:
         raise conflict("this wallet exists already", existing.id, to_out(existing))
     wallet = _new_wallet(box, profile, request, keys, collection, mnemonic)
@@ -53,7 +54,7 @@ def add_wallet(
         session.commit()
     except IntegrityError as error:  # a concurrent add of the same wallet won the race
         session.rollback()
-        raced = _find_by_key_hash(session, profile.name, keys.payment_key_hash)
+        raced = find_by_key_hash(session, profile.name, keys.payment_key_hash)
         if raced is None:
             raise
         raise conflict("this wallet exists already", raced.id, to_out(raced)) from error
@@ -96,10 +97,15 @@ def _collection_address(address: str | None, profile: NetworkProfile) -> str | N
     return address
 
 
-def _find_by_key_hash(session: Session, network: str, payment_key_hash: str) -> HotWallet | None:
+def find_by_key_hash(
+    session: Session, network: str, payment_key_hash: str, kind: HotWalletType | None = None
+) -> HotWallet | None:
+    """This node's wallet with that payment key hash (of that type, when given)."""
     query = select(HotWallet).where(
-        HotWallet.network == network, HotWallet.payment_key_hash == payment_key_hash
+        HotWallet.network == network, HotWallet.payment_key_hash == payment_key_hash.lower()
     )
+    if kind is not None:
+        query = query.where(HotWallet.type == kind)
     return session.exec(query).first()
 
 
@@ -148,6 +154,12 @@ def wallet_keys(box: SecretBox, wallet: HotWallet, network_id: int) -> WalletKey
     if keys.payment_key_hash != wallet.payment_key_hash:
         raise ValueError(f"wallet {wallet.id}: decrypted mnemonic does not match its key hash")
     return keys
+
+
+def wallet_actor(box: SecretBox, wallet: HotWallet, network_id: int) -> Actor:
+    """The wallet as a transaction's signer, payer and change address."""
+    keys = wallet_keys(box, wallet, network_id)
+    return Actor(keys.payment_signing_key, Address.from_primitive(keys.address))
 
 
 def to_out(wallet: HotWallet, mnemonic: str | None = None) -> WalletOut:
