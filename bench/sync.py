@@ -1,18 +1,21 @@
 """The chain mirror's catch-up speed and the billing queries' latency.
 
 1. Catch-up: an in-process devnet (manual mode, a block per submit) gets N escrow transactions
-   (locks, one escrow output each, from several buyers' chained UTxOs); an empty SQLite database
-   then catches up from nothing. Prints transactions per second and Blockfrost requests per tx.
+   (locks, one escrow output each, and the seller's SubmitResult after every Kth); an empty
+   SQLite database then catches up from nothing. Prints transactions per second and Blockfrost
+   requests per tx.
 2. Billing latency (PostgreSQL, PAYNODE_TEST_DATABASE_URL or --postgres): synthetic mirror rows
    bulk-inserted (10,000 then 1,000,000), running balances as the sync keeps them; balance and
    usage (first page and a deep keyset page for one agent) timed through the billing service.
 
-    .venv/bin/python bench/sync.py [--txs N] [--rows 10000,1000000] [--postgres URL]
+    .venv/bin/python bench/sync.py [--txs N] [--result-every K] [--rows 10000,1000000]
+                                   [--postgres URL]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib
 import os
 import statistics
@@ -38,9 +41,12 @@ from tests.node.sync.world import Mirror, purchase, sync_world  # noqa: E402
 
 AGENT = "ab" * 28 + "01"
 USDM = "a0" * 28 + "0014df105553444d"
+RESULT = hashlib.sha256(b"bench result").digest()
 
 
-def catch_up(count: int) -> list[tuple[str, str]]:
+def catch_up(count: int, result_every: int) -> list[tuple[str, str]]:
+    """`count` escrow transactions: locks, and after every `result_every`-th lock the seller's
+    SubmitResult on it (a script spend, classified from its recorded escrow input)."""
     with sync_world("bench-sync") as escrow:
         funding = {
             "address": str(BUYER.address),
@@ -49,11 +55,17 @@ def catch_up(count: int) -> list[tuple[str, str]]:
             "assets": {escrow.unit: (count + 10) * 1_000_000},
         }
         escrow.http.post("/devnet/faucet", json=funding).raise_for_status()
-        started = time.monotonic()
-        for n in range(count):
-            escrow.submit(escrow.builders.lock(BUYER, [purchase(escrow, f"bench-{n}", 1_000_000)]))
-            if (n + 1) % 1000 == 0:
-                print(f"  {n + 1} escrow transactions made", file=sys.stderr, flush=True)
+        started, made = time.monotonic(), 0
+        while made < count:
+            job = purchase(escrow, f"bench-{made}", 1_000_000)
+            lock = escrow.submit(escrow.builders.lock(BUYER, [job]))
+            made += 1
+            if result_every and made % result_every == 0 and made < count:
+                utxo = escrow.escrow_utxo(lock)
+                escrow.submit(escrow.builders.submit_result(SELLER, utxo, RESULT, job.request_id))
+                made += 1
+            if made % 1000 < 2 and made >= 1000:
+                print(f"  {made} escrow transactions made", file=sys.stderr, flush=True)
         made_s = time.monotonic() - started
         with tempfile.TemporaryDirectory() as directory:
             engine = make_engine(f"sqlite:///{directory}/bench.sqlite")
@@ -62,9 +74,14 @@ def catch_up(count: int) -> list[tuple[str, str]]:
             started = time.monotonic()
             report = mirror.sync()
             synced_s = time.monotonic() - started
+            with engine.connect() as connection:
+                kinds = connection.execute(
+                    text("SELECT kind, count(*) FROM sync_transaction GROUP BY kind ORDER BY kind")
+                ).all()
             engine.dispose()
     return [
         ("escrow transactions made", f"{count} in {made_s:.0f} s"),
+        ("of which", ", ".join(f"{kind} {number}" for kind, number in kinds)),
         ("synced (empty SQLite database)", f"{report.processed} in {synced_s:.1f} s"),
         ("transactions per second", f"{report.processed / synced_s:.0f}"),
         ("Blockfrost requests", str(report.requests)),
@@ -160,10 +177,13 @@ def _measure(engine: object, size: int) -> list[tuple[str, str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--txs", type=int, default=2000, help="escrow transactions to catch up")
+    parser.add_argument(
+        "--result-every", type=int, default=4, help="a SubmitResult after every Nth lock (0: none)"
+    )
     parser.add_argument("--rows", default="10000,1000000", help="usage rows, comma-separated")
     parser.add_argument("--postgres", default=os.environ.get("PAYNODE_TEST_DATABASE_URL"))
     args = parser.parse_args()
-    lines = catch_up(args.txs) if args.txs > 0 else []
+    lines = catch_up(args.txs, args.result_every) if args.txs > 0 else []
     if args.postgres:
         lines += latency(args.postgres, [int(size) for size in args.rows.split(",")])
     else:

@@ -1,5 +1,7 @@
-"""Chain facts of one transaction for the sync: its CBOR (fee, validity, redeemers, signers) read
-with cbor2, its inputs and outputs from Blockfrost's /txs/{hash}/utxos, escrow datums decoded."""
+"""Chain facts of one transaction for the sync, from its CBOR alone (read with cbor2): fee,
+validity, the inputs it spends, its outputs (address, value, datum), redeemers and signers; escrow
+datums decoded. What an input spent is not in the CBOR: the sync knows it when the output was its
+own address's (sync_output), and asks /txs/{hash}/utxos only where a party's inputs matter."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ class CborFacts:
     inputs: list[tuple[str, int]]  # sorted as the ledger indexes redeemers
     spend_redeemers: dict[int, int]  # input index -> constructor of the redeemer data
     signers: frozenset[str]  # key hashes of the vkey witnesses
+    outputs: tuple[TxIo, ...] = ()
 
 
 def _items(value: Any) -> list[Any]:
@@ -62,16 +65,65 @@ def _redeemers(witnesses: dict[int, Any]) -> dict[int, int]:
     return spends
 
 
-def read_cbor(raw: bytes) -> CborFacts:
+def read_cbor(raw: bytes, tx_hash: str = "") -> CborFacts:
     try:
         body, witnesses, is_valid, _aux = cbor2.loads(raw)
-    except (cbor2.CBORDecodeError, ValueError, TypeError) as error:
+        inputs = sorted((bytes(i[0]).hex(), int(i[1])) for i in _items(body[0]))
+        outputs = tuple(_output(tx_hash, index, o) for index, o in enumerate(_items(body[1])))
+    except (cbor2.CBORDecodeError, ValueError, TypeError, KeyError, IndexError) as error:
         raise DecodeError(f"not a transaction: {error}") from error
-    inputs = sorted((bytes(i[0]).hex(), int(i[1])) for i in _items(body[0]))
     signers = frozenset(
         hashlib.blake2b(bytes(w[0]), digest_size=28).hexdigest() for w in _items(witnesses.get(0))
     )
-    return CborFacts(int(body[2]), bool(is_valid), inputs, _redeemers(witnesses), signers)
+    return CborFacts(int(body[2]), bool(is_valid), inputs, _redeemers(witnesses), signers, outputs)
+
+
+def _output(tx_hash: str, index: int, output: Any) -> TxIo:
+    """A legacy [address, value, datum hash?] or a post-Alonzo {0: address, 1: value, 2: datum
+    option, 3: script reference} output, as Blockfrost would show it."""
+    if isinstance(output, dict):
+        address, value, datum, script = output[0], output[1], output.get(2), output.get(3)
+    else:
+        address, value = output[0], output[1]
+        datum, script = ([0, output[2]] if len(output) > 2 else None), None
+    data_hash = inline = None
+    if datum is not None and int(datum[0]) == 0:
+        data_hash = bytes(datum[1]).hex()
+    elif datum is not None:  # Blockfrost shows an inline datum's hash too
+        raw = bytes(_untag(datum[1]))
+        inline, data_hash = raw.hex(), hashlib.blake2b(raw, digest_size=32).hexdigest()
+    return TxIo(
+        address=str(Address.from_primitive(bytes(address))),
+        amount=_amount(value),
+        tx_hash=tx_hash,
+        output_index=index,
+        data_hash=data_hash,
+        inline_datum=inline,
+        reference_script_hash=_script_hash(script) if script is not None else None,
+    )
+
+
+def _script_hash(script_ref: Any) -> str:
+    """blake2b-224 of the language tag and the script: 0 native (its CBOR), 1-3 Plutus V1-V3."""
+    language, script = cbor2.loads(bytes(_untag(script_ref)))
+    body = cbor2.dumps(script) if int(language) == 0 else bytes(script)
+    return hashlib.blake2b(bytes([int(language)]) + body, digest_size=28).hexdigest()
+
+
+def _untag(value: Any) -> Any:
+    return value.value if isinstance(value, cbor2.CBORTag) and value.tag == 24 else value
+
+
+def _amount(value: Any) -> dict[str, int]:
+    """A coin or [coin, {policy: {name: quantity}}] as Blockfrost's units."""
+    if isinstance(value, int):
+        return {"lovelace": value}
+    amounts = {"lovelace": int(value[0])}
+    for policy, assets in dict(value[1]).items():
+        for name, quantity in dict(assets).items():
+            unit = bytes(policy).hex() + bytes(name).hex()
+            amounts[unit] = amounts.get(unit, 0) + int(quantity)
+    return amounts
 
 
 def escrow_datum(inline_datum: str | None) -> EscrowDatum | None:

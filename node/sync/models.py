@@ -80,6 +80,8 @@ class SyncCheckpoint(SQLModel, table=True):
     tip_height: int | None = Field(default=None, sa_type=BigInteger)  # at the last run
     txs_synced: int = Field(default=0, sa_type=BigInteger)
     rollbacks: int = Field(default=0, sa_type=BigInteger)
+    # False on checkpoints from before sync_output existed: the next run rescans from the start
+    outputs_tracked: bool = Field(default=True)
     updated_at: int = Field(sa_type=BigInteger)
 
 
@@ -106,6 +108,26 @@ class SyncTransaction(SQLModel, table=True):
     status: RowStatus = Field(sa_type=String(16))
     note: str | None = Field(default=None, max_length=500)
     updated_at: int = Field(sa_type=BigInteger)
+
+
+class SyncOutput(SQLModel, table=True):
+    """An output a synced transaction put at a watched address: what a later transaction spending
+    it spent (value and datum), known without asking the chain again."""
+
+    __tablename__ = "sync_output"
+    __table_args__ = (UniqueConstraint("network", "tx_hash", "output_index"),)
+
+    id: str = Field(primary_key=True, max_length=32)
+    network: str = Field(max_length=16)
+    address: str = Field(max_length=120)
+    tx_hash: str = Field(max_length=64)
+    output_index: int
+    position: int = Field(sa_type=BigInteger)  # of the transaction that created it
+    amount: Amounts = Field(sa_column=Column(JSON, nullable=False))
+    inline_datum: str | None = Field(default=None, sa_type=Text)
+    data_hash: str | None = Field(default=None, max_length=64)
+    reference_script: bool = False
+    status: RowStatus = Field(sa_type=String(16))
 
 
 class EscrowMirror(SQLModel, table=True):

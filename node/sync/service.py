@@ -2,9 +2,11 @@
 transaction, move the mirror, detect rollbacks, and commit each transaction together with the
 checkpoint (a crash between two transactions neither skips nor repeats one).
 
-Per synced transaction it asks Blockfrost twice: /txs/{hash}/utxos (inputs, outputs, inline
-datums) and /txs/{hash}/cbor (fee, validity, redeemers, signers). Block height and time come with
-the address history; each run also asks for the tip and checks the checkpoint's block.
+Per synced transaction it asks Blockfrost once: /txs/{hash}/cbor (fee, validity, inputs, outputs
+with their datums, redeemers, signers). What a spent escrow output held comes from sync_output,
+recorded when the transaction that made it was synced; only a WithdrawDisputed, which pays each
+party its net gain, also asks /txs/{hash}/utxos for the parties' own inputs. Block height and time
+come with the address history; each run also asks for the tip and checks the checkpoint's block.
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
 from contracts.datums import EscrowDatum
 from node.billing.ledger import Contribution, apply_change, contribution, settled_amounts
-from node.chain.port import AddressTx, ChainNotFound, ChainPort
+from node.chain.port import AddressTx, ChainNotFound, ChainPort, TxIo, TxUtxos
 from node.clock import now_ms
 from node.config import NetworkProfile
 from node.ids import new_id
@@ -28,8 +30,23 @@ from node.payments.identifier import (
     request_id_of,
 )
 from node.runtime import Runtime
-from node.sync.classify import KIND_OF_ACTION, Classified, Lock, Move, TxFacts, classify
-from node.sync.decode import bech32_of, key_hash_of, payment_key_hash, raw_bytes, read_cbor
+from node.sync.classify import (
+    KIND_OF_ACTION,
+    Classified,
+    Lock,
+    Move,
+    TxFacts,
+    classify,
+    needs_all_inputs,
+)
+from node.sync.decode import (
+    CborFacts,
+    bech32_of,
+    key_hash_of,
+    payment_key_hash,
+    raw_bytes,
+    read_cbor,
+)
 from node.sync.hooks import run_lock_checks
 from node.sync.models import (
     EscrowEvent,
@@ -38,6 +55,7 @@ from node.sync.models import (
     Role,
     RowStatus,
     SyncCheckpoint,
+    SyncOutput,
     SyncTransaction,
     TxKind,
     Validity,
@@ -165,6 +183,8 @@ class _Run:
         tip = self.chain.tip()
         self.report.tip_height = tip.height
         checkpoint = load_checkpoint(self.engine, self.target)
+        if not checkpoint.outputs_tracked:
+            checkpoint = _start_tracking_outputs(self.engine, self.target)
         position = self._check_for_rollback(checkpoint)
         limit = tip.height - self.target.required_confirmations
         while max_txs is None or self.report.processed < max_txs:
@@ -276,6 +296,17 @@ def load_checkpoint(engine: Engine, target: SyncTarget) -> SyncCheckpoint:
         return row
 
 
+def _start_tracking_outputs(engine: Engine, target: SyncTarget) -> SyncCheckpoint:
+    """A mirror from before sync_output: run the history again from the start to fill it."""
+    revert_after(engine, target, 0, rollback=False)
+    with Session(engine, expire_on_commit=False) as session:
+        checkpoint = _checkpoint_row(session, target, lock=True)
+        checkpoint.outputs_tracked = True
+        session.add(checkpoint)
+        session.commit()
+        return checkpoint
+
+
 # one transaction ---------------------------------------------------------------------------------
 
 
@@ -283,8 +314,11 @@ def process_transaction(
     engine: Engine, chain: ChainPort, target: SyncTarget, entry: AddressTx, position: int
 ) -> Classified:
     """Fetch, classify and record one transaction with the checkpoint, in one DB transaction."""
-    utxos = chain.transaction_utxos(entry.tx_hash)
-    cbor = read_cbor(chain.transaction_cbor(entry.tx_hash))
+    cbor = read_cbor(chain.transaction_cbor(entry.tx_hash), entry.tx_hash)
+    if needs_all_inputs(cbor):
+        utxos = chain.transaction_utxos(entry.tx_hash)
+    else:
+        utxos = TxUtxos(entry.tx_hash, _spent_outputs(engine, target, cbor), list(cbor.outputs))
     facts = TxFacts(entry, utxos, cbor, target.address, target.network_id)
     classified = classify(facts)
     with Session(engine, expire_on_commit=False) as session:
@@ -293,6 +327,7 @@ def process_transaction(
             raise ConcurrentSync(f"checkpoint at {checkpoint.position}, expected {position - 1}")
         kind, note = _record_effects(session, target, facts, classified, position)
         _record_tx(session, target, facts, position, kind, note)
+        _record_outputs(session, target, facts, position)
         checkpoint.position, checkpoint.last_tx_hash = position, entry.tx_hash
         checkpoint.block_height, checkpoint.block_time_ms = entry.block_height, entry.block_time_ms
         checkpoint.block_hash = None
@@ -301,6 +336,62 @@ def process_transaction(
         session.add(checkpoint)
         session.commit()
     return classified
+
+
+def _spent_outputs(engine: Engine, target: SyncTarget, cbor: CborFacts) -> list[TxIo]:
+    """The inputs that spend outputs of the watched address, as the sync recorded them. Every such
+    output was made by an earlier transaction of the same history, so none is missing."""
+    wanted = set(cbor.inputs)
+    hashes = sorted({tx_hash for tx_hash, _ in wanted})
+    with Session(engine) as session:
+        rows = session.exec(
+            select(SyncOutput).where(
+                SyncOutput.network == target.network,
+                SyncOutput.address == target.address,
+                col(SyncOutput.tx_hash).in_(hashes),
+                SyncOutput.status == RowStatus.CONFIRMED,
+            )
+        ).all()
+    return [
+        TxIo(
+            address=row.address,
+            amount=dict(row.amount),
+            tx_hash=row.tx_hash,
+            output_index=row.output_index,
+            data_hash=row.data_hash,
+            inline_datum=row.inline_datum,
+        )
+        for row in rows
+        if (row.tx_hash, row.output_index) in wanted
+    ]
+
+
+def _record_outputs(session: Session, target: SyncTarget, facts: TxFacts, position: int) -> None:
+    if not facts.cbor.is_valid:
+        return  # a failed script transaction creates only its collateral return
+    for output in facts.cbor.outputs:
+        if output.address != target.address:
+            continue
+        row = session.exec(
+            select(SyncOutput).where(
+                SyncOutput.network == target.network,
+                SyncOutput.tx_hash == output.tx_hash,
+                SyncOutput.output_index == output.output_index,
+            )
+        ).first() or SyncOutput(
+            id=new_id(),
+            network=target.network,
+            address=target.address,
+            tx_hash=output.tx_hash,
+            output_index=output.output_index,
+            position=position,
+            amount={},
+            status=RowStatus.CONFIRMED,
+        )
+        row.position, row.amount, row.status = position, dict(output.amount), RowStatus.CONFIRMED
+        row.inline_datum, row.data_hash = output.inline_datum, output.data_hash
+        row.reference_script = output.reference_script_hash is not None
+        session.add(row)
 
 
 def _record_tx(
@@ -569,10 +660,23 @@ def revert_after(engine: Engine, target: SyncTarget, position: int, *, rollback:
         for tx in txs:
             tx.status, tx.updated_at = RowStatus.ROLLED_BACK, now_ms()
             session.add(tx)
+        _revert_outputs(session, target, position)
         _revert_events(session, hashes)
         _move_checkpoint(session, target, checkpoint, position, rollback)
         session.commit()
         return len(txs)
+
+
+def _revert_outputs(session: Session, target: SyncTarget, position: int) -> None:
+    session.execute(
+        update(SyncOutput)
+        .where(
+            col(SyncOutput.network) == target.network,
+            col(SyncOutput.address) == target.address,
+            col(SyncOutput.position) > position,
+        )
+        .values(status=RowStatus.ROLLED_BACK)
+    )
 
 
 def _revert_events(session: Session, hashes: list[str]) -> None:

@@ -6,10 +6,23 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from pycardano import Value
+from pycardano import Address, Value
+from sqlalchemy import delete
+from sqlmodel import Session, select
 
 from node.billing import service as billing
-from node.sync.models import OnChainState, Role, TxKind, Validity
+from node.chain.contracts import deploy_reference_script
+from node.chain.port import TxIo
+from node.sync.decode import read_cbor
+from node.sync.models import (
+    OnChainState,
+    Role,
+    SyncCheckpoint,
+    SyncOutput,
+    SyncTransaction,
+    TxKind,
+    Validity,
+)
 from tests.node.chain.escrow_world import ADMINS, BUYER, HOUR_MS, SELLER, Escrow
 from tests.node.sync.world import AGENT, Mirror, fresh_engine, purchase
 
@@ -23,7 +36,8 @@ def test_each_action_is_mirrored_with_its_state_and_amounts(
     collect, refund, dispute = (purchase(escrow, f"life-{n}") for n in ("c", "r", "d"))
     lock = escrow.submit(b.lock(BUYER, [collect, refund, dispute]))
     report = mirror.sync()
-    assert report.processed >= 1 and report.requests <= 2 * report.processed + 4
+    # one request per transaction (its CBOR), plus the run's tip, history page and block check
+    assert report.processed >= 1 and report.requests <= report.processed + 4
     row = mirror.by_request(collect.request_id)
     assert (row.state, row.validity, row.role) == (
         OnChainState.FUNDS_LOCKED,
@@ -144,3 +158,64 @@ def test_balance_usage_and_kinds_after_a_collection(mirror: Mirror, escrow: Escr
     assert int(out.as_buyer.requests) == int(out.as_seller.requests) >= 1
     assert len(usage.items) == 2 and usage.next_cursor_id == usage.items[-1].id
     assert usage.items[0].locked_at >= usage.items[1].locked_at
+
+
+def test_outputs_read_from_the_cbor_equal_blockfrosts_utxos(mirror: Mirror, escrow: Escrow) -> None:
+    """The sync reads outputs (address, value with tokens, inline datum) from the CBOR alone: they
+    must be exactly what Blockfrost's /txs/{hash}/utxos shows, datum bytes included."""
+    b = escrow.builders
+    job = purchase(escrow, "cbor-outputs")
+    lock = escrow.submit(b.lock(BUYER, [job]))
+    result = escrow.submit(
+        b.submit_result(SELLER, escrow.escrow_utxo(lock), RESULT, job.request_id)
+    )
+    deployed = escrow.submit(
+        deploy_reference_script(
+            b.context, SELLER, b.contract.script, Address.from_primitive(str(SELLER.address))
+        )
+    )
+    seen: list[TxIo] = []
+    for tx_hash in (str(lock.id), str(result.id), str(deployed.id)):
+        from_cbor = read_cbor(escrow.chain.transaction_cbor(tx_hash), tx_hash).outputs
+        shown = escrow.chain.transaction_utxos(tx_hash).outputs
+        assert [_output_facts(o) for o in from_cbor] == [_output_facts(o) for o in shown]
+        seen += from_cbor
+    assert any(o.inline_datum for o in seen) and any(len(o.amount) > 1 for o in seen)
+    assert any(o.reference_script_hash for o in seen)
+
+
+def _output_facts(output: TxIo) -> tuple[object, ...]:
+    return (
+        output.address,
+        output.amount,
+        output.output_index,
+        output.inline_datum,
+        output.data_hash,
+        output.reference_script_hash,
+    )
+
+
+def test_a_mirror_from_before_sync_outputs_rescans_once(mirror: Mirror, escrow: Escrow) -> None:
+    """A checkpoint without recorded outputs (a database migrated from before 0010) runs its
+    history again from the start; spends are then classified from the recorded outputs."""
+    b = escrow.builders
+    job = purchase(escrow, "upgrade")
+    lock = escrow.submit(b.lock(BUYER, [job]))
+    mirror.sync()
+    before = mirror.snapshot()
+    with Session(mirror.engine) as session:
+        session.execute(delete(SyncOutput))
+        for checkpoint in session.exec(select(SyncCheckpoint)).all():
+            checkpoint.outputs_tracked = False
+            session.add(checkpoint)
+        session.commit()
+    escrow.submit(b.submit_result(SELLER, escrow.escrow_utxo(lock), RESULT, job.request_id))
+    report = mirror.sync()
+    assert report.processed == len(before["txs"]) + 1  # all again, and the new one
+    assert mirror.by_request(job.request_id).state == OnChainState.RESULT_SUBMITTED
+    with Session(mirror.engine) as session:
+        kinds = [t.kind for t in session.exec(select(SyncTransaction)).all()]
+        assert kinds.count(TxKind.SUBMIT_RESULT) >= 1 and TxKind.FOREIGN not in kinds
+        assert session.exec(select(SyncOutput)).first() is not None
+    after = mirror.snapshot()
+    assert after["balances"] != [] and set(before["txs"]) <= set(after["txs"])

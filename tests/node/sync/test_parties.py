@@ -59,7 +59,7 @@ def test_spoofed_locks_are_funds_or_datum_invalid(mirror: Mirror, escrow: Escrow
     assert "collateral return" in reasons["collateral"]
     unpaid = mirror.by_request(honest.request_id)
     assert unpaid.validity == Validity.FUNDS_OR_DATUM_INVALID
-    assert "buyer's address" in (unpaid.invalid_reason or "")
+    assert "buyer's key did not sign" in (unpaid.invalid_reason or "")
     with Session(mirror.engine) as session:
         usage = billing.usage(session, "devnet", AGENT.hex(), 100).items
     invalid = {u.request_id for u in usage if u.validity == Validity.FUNDS_OR_DATUM_INVALID}
