@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -26,6 +27,12 @@ logger = logging.getLogger(__name__)
 class WorkerStep:
     name: str
     run: Callable[[Runtime], int]
+    every_ms: int = 0  # at most this often; 0: every tick
+
+
+# The registry changes rarely and only matters when a buyer looks an agent up (which reads the
+# chain itself): listing the policy every tick would cost requests for nothing.
+REGISTRY_SYNC_EVERY_MS = 30_000
 
 
 # Every step, in the order a tick runs them. Adding a job is adding a line.
@@ -33,7 +40,7 @@ STEPS: list[WorkerStep] = [
     WorkerStep("registry.process_requests", agents.process_registry_requests),
     WorkerStep("registry.confirm_transactions", agents.confirm_registry_transactions),
     WorkerStep("sync.escrow", sync.sync_step),
-    WorkerStep("sync.registry", registry_sync.registry_sync_step),
+    WorkerStep("sync.registry", registry_sync.registry_sync_step, REGISTRY_SYNC_EVERY_MS),
     WorkerStep("payments.follow_chain", payments.follow_chain),
     WorkerStep("payments.decide", payments.decide),
     WorkerStep("payments.carry_out", payments.carry_out),
@@ -60,12 +67,15 @@ class Scheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_error: dict[str, str] = {}
+        self._last_run_ms: dict[str, int] = {}
 
     def run_once(self) -> dict[str, int]:
-        """One tick: every step once. What a step raises is logged (with its traceback the first
-        time it says something new) and counted as 0."""
+        """One tick: every step that is due, once. What a step raises is logged (with its
+        traceback the first time it says something new) and counted as 0."""
         moved: dict[str, int] = {}
         for step in self.steps:
+            if not self._due(step):
+                continue
             try:
                 moved[step.name] = step.run(self.runtime)
                 self._last_error.pop(step.name, None)
@@ -74,6 +84,14 @@ class Scheduler:
                 self._log_failure(step.name, error)
         self.ticks += 1
         return moved
+
+    def _due(self, step: WorkerStep) -> bool:
+        now = time.monotonic_ns() // 1_000_000
+        last = self._last_run_ms.get(step.name)
+        if step.every_ms and last is not None and now - last < step.every_ms:
+            return False
+        self._last_run_ms[step.name] = now
+        return True
 
     def _log_failure(self, name: str, error: Exception) -> None:
         text = f"{type(error).__name__}: {error}"

@@ -78,6 +78,7 @@ class SyncCheckpoint(SQLModel, table=True):
     block_hash: str | None = Field(default=None, max_length=64)
     block_time_ms: int | None = Field(default=None, sa_type=BigInteger)
     tip_height: int | None = Field(default=None, sa_type=BigInteger)  # at the last run
+    caught_up_tip_hash: str | None = Field(default=None, max_length=64)  # read all history under it
     txs_synced: int = Field(default=0, sa_type=BigInteger)
     rollbacks: int = Field(default=0, sa_type=BigInteger)
     # False on checkpoints from before sync_output existed: the next run rescans from the start

@@ -183,20 +183,26 @@ class _Run:
         tip = self.chain.tip()
         self.report.tip_height = tip.height
         checkpoint = load_checkpoint(self.engine, self.target)
+        if checkpoint.caught_up_tip_hash == tip.hash:  # no block since: nothing new or rolled back
+            self.report.position = checkpoint.position
+            self.report.checkpoint_height = checkpoint.block_height
+            return
         if not checkpoint.outputs_tracked:
             checkpoint = _start_tracking_outputs(self.engine, self.target)
         position = self._check_for_rollback(checkpoint)
         limit = tip.height - self.target.required_confirmations
+        caught_up = False
         while max_txs is None or self.report.processed < max_txs:
             entry = self.entry(position + 1)
             if entry is None or entry.block_height > limit:
+                caught_up = True
                 break
             process_transaction(self.engine, self.chain, self.target, entry, position + 1)
             position += 1
             self.report.processed += 1
             if progress is not None:
                 progress(entry.block_height, tip.height)
-        self._finish(position, tip.height)
+        self._finish(position, tip.height, tip.hash if caught_up else None)
 
     def _check_for_rollback(self, checkpoint: SyncCheckpoint) -> int:
         if checkpoint.position == 0:
@@ -240,12 +246,14 @@ class _Run:
                 return tx.position
         return 0
 
-    def _finish(self, position: int, tip_height: int) -> None:
+    def _finish(self, position: int, tip_height: int, caught_up_at: str | None) -> None:
+        """`caught_up_at`: the tip's hash when the run read all history under it (a run at the
+        same tip then stops after asking for the tip); None when it stopped at max_txs."""
         with Session(self.engine) as session:
             checkpoint = _checkpoint_row(session, self.target)
             if checkpoint.block_height is not None and checkpoint.block_hash is None:
                 checkpoint.block_hash = self._block_hash(checkpoint.block_height)
-            checkpoint.tip_height = tip_height
+            checkpoint.tip_height, checkpoint.caught_up_tip_hash = tip_height, caught_up_at
             checkpoint.updated_at = now_ms()
             session.add(checkpoint)
             session.commit()
@@ -713,6 +721,7 @@ def _move_checkpoint(
     checkpoint.block_time_ms = last.block_time_ms if last else None
     checkpoint.block_hash = last.block_hash if last else None
     checkpoint.rollbacks += 1 if rollback else 0
+    checkpoint.caught_up_tip_hash = None
     checkpoint.updated_at = now_ms()
     session.add(checkpoint)
 

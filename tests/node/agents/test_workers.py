@@ -65,6 +65,20 @@ def test_a_failing_step_is_logged_and_the_loop_goes_on(
     assert all(r.levelno == logging.DEBUG for r in failures[1:])  # ... then quietly
 
 
+def test_a_step_with_an_interval_runs_at_most_that_often(tmp_path: Path) -> None:
+    calls: list[str] = []
+
+    def step(name: str) -> WorkerStep:
+        return WorkerStep(name, lambda _runtime: calls.append(name) or 1, 60_000 if name else 0)
+
+    scheduler = Scheduler(bare_runtime(tmp_path), [step("slow"), step("")], interval_ms=10)
+    assert scheduler.run_once() == {"slow": 1, "": 1}
+    assert scheduler.run_once() == {"": 1}  # not due again for a minute
+    assert calls == ["slow", "", ""]
+    registry = next(s for s in STEPS if s.name == "sync.registry")
+    assert registry.every_ms >= 10_000
+
+
 def test_the_registry_steps_are_scheduled_and_a_node_without_chain_runs_none(
     tmp_path: Path,
 ) -> None:

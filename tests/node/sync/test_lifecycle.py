@@ -219,3 +219,21 @@ def test_a_mirror_from_before_sync_outputs_rescans_once(mirror: Mirror, escrow: 
         assert session.exec(select(SyncOutput)).first() is not None
     after = mirror.snapshot()
     assert after["balances"] != [] and set(before["txs"]) <= set(after["txs"])
+
+
+def test_a_run_at_the_tip_it_caught_up_under_asks_only_for_the_tip(
+    mirror: Mirror, escrow: Escrow
+) -> None:
+    b = escrow.builders
+    escrow.submit(b.lock(BUYER, [purchase(escrow, "idle")]))
+    assert mirror.sync().processed >= 1
+    idle = mirror.sync()
+    assert (idle.processed, idle.requests) == (0, 1)
+    assert idle.position > 0 and idle.checkpoint_height is not None
+    escrow.submit(b.lock(BUYER, [purchase(escrow, "idle-2")]))  # a new block
+    assert mirror.sync().processed == 1
+    # a partial run (max_txs) does not count as caught up under its tip
+    escrow.submit(b.lock(BUYER, [purchase(escrow, "idle-3")]))
+    escrow.submit(b.lock(BUYER, [purchase(escrow, "idle-4")]))
+    assert mirror.sync(max_txs=1).processed == 1
+    assert mirror.sync().processed == 1

@@ -1,5 +1,5 @@
 """sync outputs: what synced transactions put at a watched address, so a later spend of it is
-classified from the spending transaction's CBOR alone (one Blockfrost request per transaction)
+classified from the spending transaction's CBOR alone (one Blockfrost request per transaction); the tip under which a checkpoint read all history
 
 Revision ID: 0010
 Revises: 0009
@@ -34,6 +34,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id'),
         sa.UniqueConstraint('network', 'tx_hash', 'output_index'),
     )
+    op.add_column(
+        'sync_checkpoint',
+        sa.Column(
+            'caught_up_tip_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True
+        ),
+    )
     # Checkpoints from before this table rescan once from the start to fill it.
     op.add_column(
         'sync_checkpoint',
@@ -43,4 +49,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_column('sync_checkpoint', 'outputs_tracked')
+    op.drop_column('sync_checkpoint', 'caught_up_tip_hash')
     op.drop_table('sync_output')
