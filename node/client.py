@@ -226,6 +226,8 @@ class Payment(_Job):
     smart_contract_wallet: WalletRef | None = Field(default=None, alias="SmartContractWallet")
     quote_id: str | None = None
     identifier_from_purchaser: str | None = None
+    usage: dict[str, Int] | None = None
+    charge: Amount | None = None  # what a metered job was charged, once its result is in
     updated_at: str | None = None
 
 
@@ -281,6 +283,10 @@ class PaymentPage(Row):
 class PurchasePage(Row):
     purchases: list[Purchase] = Field(alias="Purchases")
     next_cursor_id: str | None = None
+
+
+class Count(Row):
+    total: int
 
 
 class RegistryEntry(Row):
@@ -510,11 +516,15 @@ class PaynodeClient:
         max_amounts: Sequence[Amount] | None = None,
         confirm: Callable[[BuyerQuote], bool] | None = None,
         metadata: str | None = None,
+        option: int | None = None,
     ) -> MarketplaceRequest:
         """Buyer: a quote from the agent (through the buyer node), the buyer's confirmation (the
         amounts within `max_amounts`, and `confirm(quote)` if given), then the purchase that
-        locks those exact amounts. Refused before purchasing: PaynodeError(0, "not_confirmed")."""
-        quote = self.create_quote(agent_identifier, input_data, identifier_from_purchaser)
+        locks those exact amounts. Refused before purchasing: PaynodeError(0, "not_confirmed").
+        `option`: the price tier of a Fixed+prices agent, by index."""
+        quote = self.create_quote(
+            agent_identifier, input_data, identifier_from_purchaser, option=option
+        )
         if max_amounts is not None and not within(quote.amounts, max_amounts):
             raise PaynodeError(
                 0, "not_confirmed", "the quote exceeds max_amounts", "amounts", quote.request_id
@@ -565,16 +575,54 @@ class PaynodeClient:
             body["quoteId"] = quote_id
         return self._post(Payment, f"{API}/payment", body=body)
 
+    def _filters(
+        self, on_chain_state: str | None, needs_manual_action: bool, search: str | None
+    ) -> dict[str, Any]:
+        return {
+            "network": self.network,
+            "filterOnChainState": on_chain_state,
+            "filterNeedsManualAction": "true" if needs_manual_action else None,
+            "searchQuery": search,
+        }
+
     def list_payments(
-        self, limit: int = 10, cursor_id: str | None = None, on_chain_state: str | None = None
+        self,
+        limit: int = 10,
+        cursor_id: str | None = None,
+        on_chain_state: str | None = None,
+        *,
+        needs_manual_action: bool = False,
+        search: str | None = None,
     ) -> PaymentPage:
         params = {
-            "network": self.network,
+            **self._filters(on_chain_state, needs_manual_action, search),
             "limit": limit,
             "cursorId": cursor_id,
-            "filterOnChainState": on_chain_state,
         }
         return self._get(PaymentPage, f"{API}/payment", params=params)
+
+    def count_payments(
+        self,
+        on_chain_state: str | None = None,
+        *,
+        needs_manual_action: bool = False,
+        search: str | None = None,
+    ) -> int:
+        params = self._filters(on_chain_state, needs_manual_action, search)
+        return self._get(Count, f"{API}/payment/count", params=params).total
+
+    def payment_diff(
+        self, last_update: int | str = 0, cursor_id: str | None = None, limit: int = 10
+    ) -> PaymentPage:
+        """Payments changed since `last_update` (POSIX ms or ISO 8601), oldest change first;
+        the next page: the last row's `updated_at` and `id` (as `cursor_id`)."""
+        params = {
+            "network": self.network,
+            "lastUpdate": str(last_update),
+            "cursorId": cursor_id,
+            "limit": limit,
+        }
+        return self._get(PaymentPage, f"{API}/payment/diff", params=params)
 
     def resolve_payment(self, blockchain_identifier: str, include_history: bool = False) -> Payment:
         path = f"{API}/payment/resolve-blockchain-identifier"
@@ -630,7 +678,12 @@ class PaynodeClient:
         agent_identifier: str,
         input_data: Mapping[str, Any],
         identifier_from_purchaser: str | None = None,
+        *,
+        option: int | None = None,
+        buyer: str | None = None,
     ) -> BuyerQuote:
+        """The agent's offer through the buyer node. `option`: the price tier of a Fixed+prices
+        agent, by index (0 when left out); `buyer`: who buys, for a Dynamic agent's quote."""
         body: dict[str, Any] = {
             "network": self.network,
             "agentIdentifier": agent_identifier,
@@ -638,6 +691,10 @@ class PaynodeClient:
         }
         if identifier_from_purchaser is not None:
             body["identifierFromPurchaser"] = identifier_from_purchaser
+        if option is not None:
+            body["option"] = option
+        if buyer is not None:
+            body["buyer"] = buyer
         return self._post(BuyerQuote, f"{API}/quotes", body=body)
 
     def purchase_quote(self, quote: BuyerQuote, *, metadata: str | None = None) -> Purchase:
@@ -668,15 +725,43 @@ class PaynodeClient:
         return self._post(Purchase, f"{API}/purchase", body=body, request_id=rid)
 
     def list_purchases(
-        self, limit: int = 10, cursor_id: str | None = None, on_chain_state: str | None = None
+        self,
+        limit: int = 10,
+        cursor_id: str | None = None,
+        on_chain_state: str | None = None,
+        *,
+        needs_manual_action: bool = False,
+        search: str | None = None,
     ) -> PurchasePage:
         params = {
-            "network": self.network,
+            **self._filters(on_chain_state, needs_manual_action, search),
             "limit": limit,
             "cursorId": cursor_id,
-            "filterOnChainState": on_chain_state,
         }
         return self._get(PurchasePage, f"{API}/purchase", params=params)
+
+    def count_purchases(
+        self,
+        on_chain_state: str | None = None,
+        *,
+        needs_manual_action: bool = False,
+        search: str | None = None,
+    ) -> int:
+        params = self._filters(on_chain_state, needs_manual_action, search)
+        return self._get(Count, f"{API}/purchase/count", params=params).total
+
+    def purchase_diff(
+        self, last_update: int | str = 0, cursor_id: str | None = None, limit: int = 10
+    ) -> PurchasePage:
+        """Purchases changed since `last_update` (POSIX ms or ISO 8601), oldest change first;
+        the next page: the last row's `updated_at` and `id` (as `cursor_id`)."""
+        params = {
+            "network": self.network,
+            "lastUpdate": str(last_update),
+            "cursorId": cursor_id,
+            "limit": limit,
+        }
+        return self._get(PurchasePage, f"{API}/purchase/diff", params=params)
 
     def resolve_purchase(
         self, blockchain_identifier: str, include_history: bool = False

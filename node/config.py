@@ -174,6 +174,10 @@ class Settings(BaseSettings):
     blockfrost_url: str | None = None
     wallet_lock_timeout_s: int = Field(default=300, gt=0)
     worker_interval_ms: int = Field(default=2000, ge=0)  # background jobs; 0 runs none
+    # WALLET_LOW_BALANCE: a hot wallet holding less lovelace than this (0: never checked),
+    # its balance read at most once per interval
+    wallet_low_balance_lovelace: int = Field(default=10_000_000, ge=0)
+    wallet_balance_interval_s: int = Field(default=300, gt=0)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
 
     @field_validator(

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, TypeVar
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from node.clock import ms_from_iso
 
 DataT = TypeVar("DataT")
 
@@ -135,3 +138,39 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 100
+
+
+class CountOut(BaseModel):
+    """GET /payment/count, /purchase/count: how many rows the filters match."""
+
+    total: int
+
+
+@dataclass(frozen=True)
+class ListFilters:
+    """What GET /payment, /purchase and their /count filter on (masumi-protocol.md §9.3):
+    the on-chain state, rows that need a person (WaitingForManualAction or an error), and a
+    search text (lower case) matched inside identifiers, hashes and state names."""
+
+    on_chain_state: str | None = None
+    needs_manual_action: bool = False
+    search: str | None = None
+
+
+def _time_query(value: object) -> int:
+    if isinstance(value, str) and value.isdigit() and len(value) <= 16:
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return ms_from_iso(value)
+        except ValueError:
+            pass
+    raise ValueError("must be an ISO 8601 date or POSIX milliseconds")
+
+
+# A time in a query string: ISO 8601 (as Masumi's `lastUpdate`) or POSIX ms; POSIX ms inside.
+TimeQuery = Annotated[
+    int,
+    BeforeValidator(_time_query),
+    WithJsonSchema({"type": "string", "examples": ["2026-01-01T00:00:00.000Z", "1767225600000"]}),
+]

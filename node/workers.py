@@ -18,6 +18,7 @@ from node.purchases import workers as purchases
 from node.runtime import Runtime
 from node.sync import registry as registry_sync
 from node.sync import service as sync
+from node.wallets import workers as wallets
 from node.webhooks import service as webhooks
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ STEPS: list[WorkerStep] = [
     WorkerStep("purchases.resolve_transactions", purchases.resolve_transactions),
     WorkerStep("purchases.lock", purchases.lock_purchases),
     WorkerStep("purchases.refund_actions", purchases.run_refund_actions),
+    WorkerStep("wallets.low_balance", wallets.check_wallet_balances),
     WorkerStep("webhooks.deliver", webhooks.deliver_due),
 ]
 

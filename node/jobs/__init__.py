@@ -3,7 +3,7 @@ demo agent `paynode up` serves."""
 
 from node.jobs.api import agent_router
 from node.jobs.schemas import InputField
-from node.jobs.service import AgentConfig, AgentKit
+from node.jobs.service import AgentConfig, AgentKit, AwaitingInput
 from node.jobs.store import Job
 
-__all__ = ["AgentConfig", "AgentKit", "InputField", "Job", "agent_router"]
+__all__ = ["AgentConfig", "AgentKit", "AwaitingInput", "InputField", "Job", "agent_router"]

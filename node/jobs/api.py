@@ -22,6 +22,7 @@ from node.jobs.schemas import (
     Availability,
     InputSchema,
     ProvideInputRequest,
+    ProvideInputResponse,
     StartJobRequest,
     StartJobResponse,
     StatusResponse,
@@ -92,16 +93,18 @@ def build_router(kit: AgentKit) -> APIRouter:
     async def input_schema() -> Any:
         return InputSchema(input_data=kit.schema).model_dump(mode="json", exclude_none=True)
 
-    @router.post("/provide_input", summary="More input for a job awaiting input")
+    @router.post(
+        "/provide_input",
+        response_model=ProvideInputResponse,
+        summary="More input for a job awaiting input: checked against its input_schema",
+    )
     async def provide_input(request: ProvideInputRequest) -> Any:
-        async def refuse() -> StatusResponse:
-            found = kit.status(request.job_id)
-            raise KitError(
-                409, "not_awaiting_input", f"the job is {found.status}, not awaiting input",
-                ["job_id"],
-            )  # fmt: skip
+        async def provide() -> ProvideInputResponse:
+            taken = kit.provide_input(request)
+            kit.resume_soon(taken.job_id)
+            return taken
 
-        return await answer(refuse)
+        return await answer(provide)
 
     return router
 

@@ -382,9 +382,9 @@ def dispute(run: Demo) -> Purchase:
 def collect(run: Demo, purchase: Purchase) -> None:
     run.step("6a. After the unlock time the seller node collects")
     payment = payment_state(run, purchase.blockchain_identifier, "Withdrawn")
-    charge = (payment.model_extra or {}).get("charge") or {}
+    charged = payment.charge.amount if payment.charge is not None else 0
     run.say(
-        f"collected: tx {tx_of(payment)}; charged {units(int(charge.get('amount', 0)))} USDM "
+        f"collected: tx {tx_of(payment)}; charged {units(charged)} USDM "
         "for the words really read and written; the rest of the reserve went back to the buyer"
     )
     report(run, purchase.request_id, "Withdrawn")

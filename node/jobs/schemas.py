@@ -105,3 +105,12 @@ class ProvideInputRequest(BaseModel):
     job_id: str = Field(min_length=1, max_length=64)
     status_id: str | None = Field(default=None, max_length=64)
     input_data: dict[str, Any]
+
+
+class ProvideInputResponse(BaseModel):
+    """The input was taken: the job runs again (`running`); `input_hash` is its MIP-004 hash."""
+
+    id: str
+    job_id: str
+    status: JobStatus
+    input_hash: str

@@ -25,11 +25,13 @@ from node.jobs.schemas import (
     AmountOut,
     Availability,
     InputField,
+    ProvideInputRequest,
+    ProvideInputResponse,
     StartJobRequest,
     StartJobResponse,
     StatusResponse,
 )
-from node.jobs.store import Job, JobStore
+from node.jobs.store import INPUT_PROVIDED, Job, JobStore
 from node.jobs.validate import InputError, check_input
 from node.payments.identifier import decode_blockchain_identifier
 
@@ -71,6 +73,22 @@ class AgentConfig:
     stablecoin_unit: str | None = None  # the asset a quote priced in "USDM" (by name) locks
 
 
+class AwaitingInput(Exception):
+    """What a handler raises to ask the buyer for more input: the job waits, its /status says
+    `awaiting_input` with `input_schema`, until /provide_input brings input_data that fits that
+    schema; then the handler runs again, with every input provided so far, oldest first, in
+    `job.provided_input`."""
+
+    def __init__(
+        self, input_schema: Sequence[InputField | Mapping[str, Any]], message: str | None = None
+    ) -> None:
+        super().__init__(message or "more input is needed")
+        self.input_schema = [InputField.model_validate(item) for item in input_schema]
+        if not self.input_schema:
+            raise ValueError("AwaitingInput needs at least one input field")
+        self.message = message
+
+
 class KitError(Exception):
     """An answer of the kit's routes other than success."""
 
@@ -109,6 +127,7 @@ class AgentKit:
             config.node_url, config.api_key, network=config.network
         )
         self._pricing: tuple[str, list[Amount]] | None = None
+        self._resumed: set[asyncio.Task[int]] = set()
 
     @property
     def agent_identifier(self) -> str | None:
@@ -288,16 +307,69 @@ class AgentKit:
         job = self.store.get(job_id)
         if job is None:
             raise KitError(404, "not_found", "job not found", ["job_id"])
+        waiting = job.status == "awaiting_input"
         return StatusResponse(
             id=job.id,
             job_id=job.id,
-            status=job.status,
+            status="running" if job.status == INPUT_PROVIDED else job.status,
             result=job.result if job.status == "completed" else None,
             result_hash=job.result_hash if job.status == "completed" else None,
             message=job.message,
             blockchain_identifier=job.blockchain_identifier,
             request_id=job.request_id,
+            input_schema=(
+                [InputField.model_validate(item) for item in job.input_schema or []]
+                if waiting
+                else None
+            ),
         )
+
+    # --- /provide_input ---
+
+    def provide_input(self, request: ProvideInputRequest) -> ProvideInputResponse:
+        """Input for a job awaiting it: checked against the schema the handler asked with
+        (422 naming the field), then the job is queued to run its handler again."""
+        job = self.store.get(request.job_id)
+        if job is None:
+            raise KitError(404, "not_found", "job not found", ["job_id"])
+        if job.status != "awaiting_input":
+            shown = self.status(job.id).status
+            raise KitError(
+                409, "not_awaiting_input", f"the job is {shown}, not awaiting input", ["job_id"]
+            )
+        schema = [InputField.model_validate(item) for item in job.input_schema or []]
+        try:
+            check_input(schema, request.input_data)
+        except InputError as error:
+            raise KitError(422, "invalid_field", str(error), [error.field]) from error
+        if not self.store.provide(job.id, dict(request.input_data)):
+            message = "the input was provided meanwhile"
+            raise KitError(409, "not_awaiting_input", message, ["job_id"])
+        return ProvideInputResponse(
+            id=job.id,
+            job_id=job.id,
+            status="running",
+            input_hash=input_hash(job.identifier_from_purchaser, request.input_data),
+        )
+
+    def resume_soon(self, job_id: str) -> None:
+        """Run the handler of a job given its input now, in the background (the poller would
+        on its next tick; the store lets only one of them run it)."""
+        task = asyncio.get_running_loop().create_task(self.resume(job_id))
+        self._resumed.add(task)
+        task.add_done_callback(self._resumed.discard)
+
+    async def resume(self, job_id: str) -> int:
+        """The handler of a job whose input was provided, run again once: 1 if it ran here."""
+        job = self.store.get(job_id)
+        if (
+            job is None
+            or job.status != INPUT_PROVIDED
+            or not self.store.claim(job.id, INPUT_PROVIDED)
+        ):
+            return 0
+        await self._run(job)
+        return 1
 
     # --- the poller ---
 
@@ -318,6 +390,8 @@ class AgentKit:
     async def _advance(self, job: Job) -> int:
         if job.status == "running":  # a result the node has not accepted yet
             return await self._submit(job)
+        if job.status == INPUT_PROVIDED:  # the buyer answered: the handler goes on
+            return await self.resume(job.id)
         try:
             payment = await asyncio.to_thread(
                 self.client.resolve_payment, job.blockchain_identifier
@@ -340,6 +414,12 @@ class AgentKit:
         try:
             output = await self.config.handler(dict(job.input_data), job)
             text = output_text(output)
+        except AwaitingInput as asked:
+            schema = [f.model_dump(mode="json", exclude_none=True) for f in asked.input_schema]
+            self.store.update(
+                job.id, status="awaiting_input", input_schema=schema, message=asked.message
+            )
+            return
         except Exception as error:
             message = f"the handler failed: {type(error).__name__}: {error}"
             logger.warning("%s: job %s: %s", self.config.name, job.id, message)

@@ -41,15 +41,27 @@ CREATE TABLE IF NOT EXISTS agent_job (
     submitted INTEGER NOT NULL DEFAULT 0,
     message TEXT,
     created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL
+    updated_at INTEGER NOT NULL,
+    input_schema TEXT,
+    provided_input TEXT NOT NULL DEFAULT '[]'
 )
 """
+# Columns added since the first release, added to an older agent's table when it opens.
+ADDED_COLUMNS = {
+    "input_schema": "input_schema TEXT",
+    "provided_input": "provided_input TEXT NOT NULL DEFAULT '[]'",
+}
 COLUMNS = (
     "id", "agent_identifier", "identifier_from_purchaser", "input_data", "input_hash",
     "blockchain_identifier", "request_id", "status", "amounts", "quote_id", "quote",
     "submit_result_time",
     "result", "result_hash", "usage", "submitted", "message", "created_at", "updated_at",
+    "input_schema", "provided_input",
 )  # fmt: skip
+JSON_COLUMNS = ("usage", "input_schema", "provided_input")
+# Statuses of the store beyond MIP-003's: input was provided and the handler is to run again
+# (shown as `running`).
+INPUT_PROVIDED = "input_provided"
 
 
 @dataclass
@@ -75,6 +87,10 @@ class Job:
     message: str | None = None
     created_at: int = field(default_factory=now_ms)
     updated_at: int = field(default_factory=now_ms)
+    # what the handler asked for when it raised AwaitingInput (`awaiting_input`), and every
+    # input_data /provide_input brought since, oldest first
+    input_schema: list[dict[str, Any]] | None = None
+    provided_input: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _row(job: Job) -> tuple[Any, ...]:
@@ -84,6 +100,8 @@ def _row(job: Job) -> tuple[Any, ...]:
         "amounts": json.dumps(job.amounts),
         "quote": None if job.quote is None else json.dumps(job.quote),
         "usage": None if job.usage is None else json.dumps(job.usage),
+        "input_schema": None if job.input_schema is None else json.dumps(job.input_schema),
+        "provided_input": json.dumps(job.provided_input),
         "submitted": int(job.submitted),
     }
     return tuple(values[column] for column in COLUMNS)
@@ -94,7 +112,9 @@ def _job(row: sqlite3.Row) -> Job:
     values["input_data"] = json.loads(values["input_data"])
     values["amounts"] = json.loads(values["amounts"])
     values["quote"] = None if values["quote"] is None else json.loads(values["quote"])
-    values["usage"] = None if values["usage"] is None else json.loads(values["usage"])
+    for name in JSON_COLUMNS:
+        values[name] = None if values[name] is None else json.loads(values[name])
+    values["provided_input"] = values["provided_input"] or []
     values["submitted"] = bool(values["submitted"])
     return Job(**values)
 
@@ -108,6 +128,10 @@ class JobStore:
         self._lock = threading.Lock()
         with self._lock:
             self._db.execute(SCHEMA)
+            present = {row[1] for row in self._db.execute("PRAGMA table_info(agent_job)")}
+            for name, definition in ADDED_COLUMNS.items():
+                if name not in present:
+                    self._db.execute(f"ALTER TABLE agent_job ADD COLUMN {definition}")
 
     def close(self) -> None:
         with self._lock:
@@ -128,7 +152,7 @@ class JobStore:
     def pending(self) -> list[Job]:
         """Jobs still waiting for their funds, and results not yet accepted by the node."""
         query = (
-            "SELECT * FROM agent_job WHERE status = 'awaiting_payment' "
+            "SELECT * FROM agent_job WHERE status IN ('awaiting_payment', 'input_provided') "
             "OR (status = 'running' AND result_hash IS NOT NULL AND submitted = 0) "
             "ORDER BY created_at"
         )
@@ -136,13 +160,32 @@ class JobStore:
             rows = self._db.execute(query).fetchall()
         return [_job(row) for row in rows]
 
-    def claim(self, job_id: str) -> bool:
-        """awaiting_payment → running, once: True for the one caller that moved it."""
+    def claim(self, job_id: str, status: str = "awaiting_payment") -> bool:
+        """`status` (awaiting_payment, input_provided) → running, once: True for the one caller
+        that moved it."""
         with self._lock:
             moved = self._db.execute(
                 "UPDATE agent_job SET status = 'running', updated_at = ? "
-                "WHERE id = ? AND status = 'awaiting_payment'",
-                (now_ms(), job_id),
+                "WHERE id = ? AND status = ?",
+                (now_ms(), job_id, status),
+            )
+        return moved.rowcount == 1
+
+    def provide(self, job_id: str, input_data: dict[str, Any]) -> bool:
+        """awaiting_input → input_provided with `input_data` added to the job's provided input,
+        once: True for the one caller that moved it."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT provided_input FROM agent_job WHERE id = ? AND status = 'awaiting_input'",
+                (job_id,),
+            ).fetchone()
+            if row is None:
+                return False
+            provided = [*json.loads(row[0] or "[]"), input_data]
+            moved = self._db.execute(
+                "UPDATE agent_job SET status = ?, provided_input = ?, input_schema = NULL, "
+                "message = NULL, updated_at = ? WHERE id = ? AND status = 'awaiting_input'",
+                (INPUT_PROVIDED, json.dumps(provided), now_ms(), job_id),
             )
         return moved.rowcount == 1
 
@@ -162,7 +205,7 @@ class JobStore:
         if unknown:
             raise ValueError(f"not columns of agent_job: {sorted(unknown)}")
         encoded = {
-            key: json.dumps(value) if key in ("usage",) and value is not None else value
+            key: json.dumps(value) if key in JSON_COLUMNS and value is not None else value
             for key, value in values.items()
         }
         encoded = {k: int(v) if isinstance(v, bool) else v for k, v in encoded.items()}

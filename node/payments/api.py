@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from node.auth.api import AdminKey, PayKey, ReadKey
 from node.auth.schemas import NetworkDisplayName
@@ -24,7 +24,15 @@ from node.payments.schemas import (
     SubmitResult,
 )
 from node.runtime import RuntimeDep, SessionDep
-from node.web import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Success, success
+from node.web import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    CountOut,
+    ListFilters,
+    Success,
+    TimeQuery,
+    success,
+)
 
 router = APIRouter(tags=["payment"])
 
@@ -46,20 +54,71 @@ def create_payment(
     return success(service.to_out(session, runtime, row))
 
 
+def list_filters(
+    filter_on_chain_state: OnChainFilter = None,
+    filter_needs_manual_action: Annotated[bool, Query(alias="filterNeedsManualAction")] = False,
+    search_query: Annotated[
+        str | None, Query(alias="searchQuery", min_length=1, max_length=250)
+    ] = None,
+) -> ListFilters:
+    """The filters GET /payment and /payment/count share."""
+    search = search_query.strip().lower() if search_query else None
+    return ListFilters(filter_on_chain_state, filter_needs_manual_action, search or None)
+
+
+Filters = Annotated[ListFilters, Depends(list_filters)]
+
+
 @router.get("/payment", summary="This node's payment requests, newest first")
 def list_payments(
     _caller: ReadKey,
     runtime: RuntimeDep,
     session: SessionDep,
     network: NetworkDisplayName,
+    filters: Filters,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     cursor_id: Annotated[str | None, Query(alias="cursorId", max_length=32)] = None,
-    filter_on_chain_state: OnChainFilter = None,
     include_history: Annotated[bool, Query(alias="includeHistory")] = False,
 ) -> Success[PaymentList]:
     service.check_network(network, runtime.profile)
     rows = service.list_payments(
-        session, runtime, limit=limit, cursor_id=cursor_id, on_chain_filter=filter_on_chain_state
+        session, runtime, limit=limit, cursor_id=cursor_id, filters=filters
+    )
+    payments = [service.to_out(session, runtime, row, include_history) for row in rows]
+    next_cursor = rows[-1].id if len(rows) == limit else None
+    return success(PaymentList(payments=payments, next_cursor_id=next_cursor))
+
+
+@router.get("/payment/count", summary="How many payment requests match GET /payment's filters")
+def count_payments(
+    _caller: ReadKey,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    network: NetworkDisplayName,
+    filters: Filters,
+) -> Success[CountOut]:
+    service.check_network(network, runtime.profile)
+    return success(CountOut(total=service.count_payments(session, runtime, filters)))
+
+
+@router.get(
+    "/payment/diff",
+    summary="Payment requests changed (next action, error, result, on-chain state) since "
+    "lastUpdate, oldest change first; page on with the last row's updatedAt and id (cursorId)",
+)
+def diff_payments(
+    _caller: ReadKey,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    network: NetworkDisplayName,
+    last_update: Annotated[TimeQuery, Query(alias="lastUpdate")] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    cursor_id: Annotated[str | None, Query(alias="cursorId", max_length=32)] = None,
+    include_history: Annotated[bool, Query(alias="includeHistory")] = False,
+) -> Success[PaymentList]:
+    service.check_network(network, runtime.profile)
+    rows = service.diff_payments(
+        session, runtime, since=last_update, cursor_id=cursor_id, limit=limit
     )
     payments = [service.to_out(session, runtime, row, include_history) for row in rows]
     next_cursor = rows[-1].id if len(rows) == limit else None

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session
 
+from node.clock import iso_from_ms
 from node.webhooks.models import WebhookEvent
 from node.webhooks.service import emit
 
@@ -27,7 +28,7 @@ def payload(row: PaymentRequest, on_chain_state: str | None) -> dict[str, Any]:
         "network": row.network,
         "onChainState": on_chain_state,
         "resultHash": row.result_hash,
-        "updatedAt": str(row.updated_at),
+        "updatedAt": iso_from_ms(row.updated_at),
         "NextAction": {
             "requestedAction": str(row.next_action),
             "errorType": None if row.error_type is None else str(row.error_type),

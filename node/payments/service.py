@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from pycardano import Address
+from sqlalchemy import Text, and_, cast, exists, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from node.auth.service import Caller
 from node.chain.port import ChainError, ChainNotFound
-from node.clock import now_ms
+from node.clock import iso_from_ms, now_ms
 from node.config import NetworkProfile
 from node.ids import new_id
 from node.payments import events
@@ -45,7 +46,7 @@ from node.sync.models import EscrowEvent, EscrowMirror, OnChainState, RowStatus,
 from node.units import normalise_unit
 from node.wallets.models import HotWallet, HotWalletType
 from node.wallets.service import wallet_keys
-from node.web import ApiError, conflict, field_error, not_found
+from node.web import ApiError, ListFilters, conflict, field_error, not_found
 from registry.identifiers import POLICY_ID_HEX
 from registry.metadata import PricingMode
 from registry.onchain import OnchainAgent, read_agent
@@ -297,30 +298,105 @@ def find_payment(session: Session, runtime: Runtime, ref: PaymentRef) -> Payment
     return row
 
 
+def _mirror_exists(*conditions: Any) -> Any:
+    """A confirmed escrow of the payment request (network + identifier) meeting `conditions`."""
+    return exists().where(
+        col(EscrowMirror.network) == col(PaymentRequest.network),
+        col(EscrowMirror.blockchain_identifier) == col(PaymentRequest.blockchain_identifier),
+        col(EscrowMirror.status) == RowStatus.CONFIRMED,
+        *conditions,
+    )
+
+
+def _state_is(state: str) -> Any:
+    """`on_chain_state(row, mirror_of(row)) == state` in SQL: a valid escrow's state; otherwise
+    FundsOrDatumInvalid for an invalid escrow or a request that timed out unpaid."""
+    valid = col(EscrowMirror.validity) == Validity.VALID
+    if state == INVALID_STATE:
+        return and_(
+            ~_mirror_exists(valid),
+            or_(_mirror_exists(), col(PaymentRequest.seen_state) == INVALID_STATE),
+        )
+    return _mirror_exists(valid, col(EscrowMirror.state) == state)
+
+
+def _matches(text: str) -> Any:
+    """The search text inside an identifier, hash, name or state of the request or its escrow."""
+
+    def has(column: Any) -> Any:
+        return func.lower(column).contains(text, autoescape=True)
+
+    own = [
+        has(col(PaymentRequest.id)), has(col(PaymentRequest.blockchain_identifier)),
+        has(col(PaymentRequest.request_id)), has(col(PaymentRequest.agent_identifier)),
+        has(col(PaymentRequest.agent_name)), has(col(PaymentRequest.identifier_from_purchaser)),
+        has(col(PaymentRequest.input_hash)), has(col(PaymentRequest.result_hash)),
+        has(col(PaymentRequest.intended_tx_hash)), has(col(PaymentRequest.dispute_tx_hash)),
+        has(col(PaymentRequest.next_action)), has(col(PaymentRequest.seen_state)),
+    ]  # fmt: skip
+    escrow = _mirror_exists(
+        or_(
+            has(cast(col(EscrowMirror.tx_hashes), Text)),
+            has(col(EscrowMirror.state)),
+            has(col(EscrowMirror.buyer_address)),
+        )
+    )
+    return or_(*own, escrow)
+
+
+def _filtered(query: Any, runtime: Runtime, filters: ListFilters) -> Any:
+    query = query.where(PaymentRequest.network == runtime.profile.name)
+    if filters.on_chain_state is not None:
+        query = query.where(_state_is(filters.on_chain_state))
+    if filters.needs_manual_action:
+        query = query.where(
+            or_(
+                col(PaymentRequest.next_action) == NextAction.WAITING_FOR_MANUAL_ACTION,
+                col(PaymentRequest.error_type).is_not(None),
+            )
+        )
+    if filters.search:
+        query = query.where(_matches(filters.search))
+    return query
+
+
 def list_payments(
     session: Session,
     runtime: Runtime,
     *,
     limit: int,
     cursor_id: str | None,
-    on_chain_filter: str | None,
+    filters: ListFilters,
 ) -> list[PaymentRequest]:
-    """Newest first; keyset on id. The state filter reads the mirror row by row."""
-    found: list[PaymentRequest] = []
-    cursor = cursor_id
-    while len(found) < limit:
-        query = select(PaymentRequest).where(PaymentRequest.network == runtime.profile.name)
-        if cursor is not None:
-            query = query.where(col(PaymentRequest.id) < cursor)
-        batch = session.exec(query.order_by(col(PaymentRequest.id).desc()).limit(limit)).all()
-        for row in batch:
-            state = on_chain_state(row, mirror_of(session, row))
-            if on_chain_filter is None or state == on_chain_filter:
-                found.append(row)
-        if len(batch) < limit:
-            break
-        cursor = batch[-1].id
-    return found[:limit]
+    """Newest first; keyset on id."""
+    query = _filtered(select(PaymentRequest), runtime, filters)
+    if cursor_id is not None:
+        query = query.where(col(PaymentRequest.id) < cursor_id)
+    return list(session.exec(query.order_by(col(PaymentRequest.id).desc()).limit(limit)))
+
+
+def count_payments(session: Session, runtime: Runtime, filters: ListFilters) -> int:
+    query = _filtered(select(func.count()).select_from(PaymentRequest), runtime, filters)
+    return int(session.exec(query).one())
+
+
+def diff_payments(
+    session: Session, runtime: Runtime, *, since: int, cursor_id: str | None, limit: int
+) -> list[PaymentRequest]:
+    """Requests changed (next action, error, result or on-chain state) at or after `since`,
+    oldest change first; `cursor_id` (the last row read, changed at `since`) breaks ties."""
+    changed = col(PaymentRequest.updated_at)
+    after = changed >= since
+    if cursor_id is not None:
+        after = or_(changed > since, and_(changed == since, col(PaymentRequest.id) > cursor_id))
+    query = (
+        select(PaymentRequest)
+        .where(PaymentRequest.network == runtime.profile.name)
+        .where(after)
+        .order_by(changed, col(PaymentRequest.id))
+        .limit(limit)
+    )
+    return list(session.exec(query))
 
 
 def _funds_out(amounts: dict[str, int]) -> list[FundsOut]:
@@ -349,7 +425,7 @@ def _history(
             error_type=a.error_type,
             error_note=a.error_note,
             tx_hash=a.tx_hash,
-            created_at=str(a.created_at),
+            created_at=iso_from_ms(a.created_at),
         )
         for a in actions
     ]
@@ -379,7 +455,7 @@ def to_out(
     profile = runtime.profile
     txs, actions = _history(session, row, mirror) if include_history else (None, None)
     return PaymentOut(
-        id=row.id, created_at=str(row.created_at), updated_at=str(row.updated_at),
+        id=row.id, created_at=iso_from_ms(row.created_at), updated_at=iso_from_ms(row.updated_at),
         blockchain_identifier=row.blockchain_identifier, request_id=row.request_id,
         agent_identifier=row.agent_identifier, agent_name=row.agent_name,
         pricing_type=row.pricing_mode, pay_by_time=str(row.pay_by_time),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from node.auth.api import PayKey, ReadKey
 from node.auth.schemas import NetworkDisplayName
@@ -20,7 +20,15 @@ from node.purchases.schemas import (
     PurchaseResolve,
 )
 from node.runtime import RuntimeDep, SessionDep
-from node.web import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Success, field_error, success
+from node.web import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    CountOut,
+    ListFilters,
+    Success,
+    TimeQuery,
+    success,
+)
 
 router = APIRouter(tags=["purchases"])
 
@@ -59,24 +67,75 @@ def create_purchase(
     return success(service.purchase_out(session, runtime.network, purchase))
 
 
+def list_filters(
+    filter_on_chain_state: Annotated[
+        OnChainStateFilter | None, Query(alias="filterOnChainState")
+    ] = None,
+    filter_needs_manual_action: Annotated[bool, Query(alias="filterNeedsManualAction")] = False,
+    search_query: Annotated[
+        str | None, Query(alias="searchQuery", min_length=1, max_length=250)
+    ] = None,
+) -> ListFilters:
+    """The filters GET /purchase and /purchase/count share."""
+    search = search_query.strip().lower() if search_query else None
+    return ListFilters(filter_on_chain_state, filter_needs_manual_action, search or None)
+
+
+Filters = Annotated[ListFilters, Depends(list_filters)]
+
+
 @router.get("/purchase", summary="This node's purchases, newest first")
 def list_purchases(
     _caller: ReadKey,
     runtime: RuntimeDep,
     session: SessionDep,
     network: NetworkDisplayName,
+    filters: Filters,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     cursor_id: Annotated[str | None, Query(alias="cursorId", max_length=32)] = None,
-    filter_on_chain_state: Annotated[
-        OnChainStateFilter | None, Query(alias="filterOnChainState")
-    ] = None,
     include_history: Annotated[bool, Query(alias="includeHistory")] = False,
 ) -> Success[PurchaseList]:
     profile = runtime.network
-    if network != profile.display_name:
-        raise field_error("network", f"this node serves {profile.display_name}")
+    service.check_network(network, profile)
     rows = service.list_purchases(
-        session, profile, limit=limit, cursor_id=cursor_id, on_chain_state=filter_on_chain_state
+        session, profile, limit=limit, cursor_id=cursor_id, filters=filters
+    )
+    items = [service.purchase_out(session, profile, row, include_history) for row in rows]
+    next_cursor = rows[-1].id if len(rows) == limit else None
+    return success(PurchaseList(purchases=items, next_cursor_id=next_cursor))
+
+
+@router.get("/purchase/count", summary="How many purchases match GET /purchase's filters")
+def count_purchases(
+    _caller: ReadKey,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    network: NetworkDisplayName,
+    filters: Filters,
+) -> Success[CountOut]:
+    service.check_network(network, runtime.network)
+    return success(CountOut(total=service.count_purchases(session, runtime.network, filters)))
+
+
+@router.get(
+    "/purchase/diff",
+    summary="Purchases changed (next action, error, on-chain state) since lastUpdate, oldest "
+    "change first; page on with the last row's updatedAt and id (cursorId)",
+)
+def diff_purchases(
+    _caller: ReadKey,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    network: NetworkDisplayName,
+    last_update: Annotated[TimeQuery, Query(alias="lastUpdate")] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    cursor_id: Annotated[str | None, Query(alias="cursorId", max_length=32)] = None,
+    include_history: Annotated[bool, Query(alias="includeHistory")] = False,
+) -> Success[PurchaseList]:
+    profile = runtime.network
+    service.check_network(network, profile)
+    rows = service.diff_purchases(
+        session, profile, since=last_update, cursor_id=cursor_id, limit=limit
     )
     items = [service.purchase_out(session, profile, row, include_history) for row in rows]
     next_cursor = rows[-1].id if len(rows) == limit else None

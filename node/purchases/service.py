@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import Text, and_, cast, exists, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -45,7 +45,7 @@ from node.runtime import Runtime
 from node.sync.models import EscrowEvent, EscrowMirror, OnChainState, RowStatus, Validity
 from node.units import MAX_AMOUNT
 from node.wallets.models import HotWallet, HotWalletType, WalletTransaction
-from node.web import ApiError, conflict, field_error, not_found
+from node.web import ApiError, ListFilters, conflict, field_error, not_found
 from registry.metadata import PricingMode
 
 BATCH_SIZE = 10  # purchases per lock transaction
@@ -593,33 +593,98 @@ def _ms_of(text: str) -> int | None:
 # listing ------------------------------------------------------------------------------------
 
 
+def _escrow_exists(*conditions: Any) -> Any:
+    """The confirmed escrow our lock created for the purchase, meeting `conditions`."""
+    return exists().where(
+        col(EscrowMirror.network) == col(Purchase.network),
+        col(EscrowMirror.request_id) == col(Purchase.request_id),
+        col(EscrowMirror.lock_tx_hash) == col(Purchase.lock_tx_hash),
+        col(EscrowMirror.status) == RowStatus.CONFIRMED,
+        *conditions,
+    )
+
+
+def _state_is(state: str) -> Any:
+    if state == INVALID_STATE:
+        return _escrow_exists(col(EscrowMirror.validity) == Validity.FUNDS_OR_DATUM_INVALID)
+    return _escrow_exists(
+        col(EscrowMirror.validity) == Validity.VALID, col(EscrowMirror.state) == state
+    )
+
+
+def _matches(text: str) -> Any:
+    """The search text inside an identifier, hash or state of the purchase or its escrow."""
+
+    def has(column: Any) -> Any:
+        return func.lower(column).contains(text, autoescape=True)
+
+    own = [
+        has(col(Purchase.id)), has(col(Purchase.blockchain_identifier)),
+        has(col(Purchase.request_id)), has(col(Purchase.agent_identifier)),
+        has(col(Purchase.identifier_from_purchaser)), has(col(Purchase.input_hash)),
+        has(col(Purchase.intended_tx_hash)), has(col(Purchase.lock_tx_hash)),
+        has(col(Purchase.seller_address)), has(col(Purchase.next_action)),
+        has(col(Purchase.seen_state)),
+    ]  # fmt: skip
+    escrow = _escrow_exists(
+        or_(has(cast(col(EscrowMirror.tx_hashes), Text)), has(col(EscrowMirror.state)))
+    )
+    return or_(*own, escrow)
+
+
+def _filtered(query: Any, profile: NetworkProfile, filters: ListFilters) -> Any:
+    query = query.where(Purchase.network == profile.name)
+    if filters.on_chain_state is not None:
+        query = query.where(_state_is(filters.on_chain_state))
+    if filters.needs_manual_action:
+        query = query.where(
+            or_(
+                col(Purchase.next_action) == PurchaseAction.WAITING_FOR_MANUAL_ACTION,
+                col(Purchase.error_type).is_not(None),
+            )
+        )
+    if filters.search:
+        query = query.where(_matches(filters.search))
+    return query
+
+
 def list_purchases(
     session: Session,
     profile: NetworkProfile,
     *,
     limit: int,
     cursor_id: str | None,
-    on_chain_state: str | None,
+    filters: ListFilters,
 ) -> list[Purchase]:
-    """Newest first, keyset on id; filtered on the mirror's state when asked."""
-    query = select(Purchase).where(Purchase.network == profile.name)
+    """Newest first, keyset on id; filtered on the mirror's state, manual action, search."""
+    query = _filtered(select(Purchase), profile, filters)
     if cursor_id:
         query = query.where(col(Purchase.id) < cursor_id)
-    if on_chain_state is not None:
-        query = query.join(
-            EscrowMirror,
-            (col(EscrowMirror.network) == col(Purchase.network))
-            & (col(EscrowMirror.request_id) == col(Purchase.request_id))
-            & (col(EscrowMirror.lock_tx_hash) == col(Purchase.lock_tx_hash))
-            & (col(EscrowMirror.status) == RowStatus.CONFIRMED),
-        )
-        if on_chain_state == INVALID_STATE:
-            query = query.where(EscrowMirror.validity == Validity.FUNDS_OR_DATUM_INVALID)
-        else:
-            query = query.where(
-                EscrowMirror.validity == Validity.VALID, EscrowMirror.state == on_chain_state
-            )
     return list(session.exec(query.order_by(col(Purchase.id).desc()).limit(limit)))
+
+
+def count_purchases(session: Session, profile: NetworkProfile, filters: ListFilters) -> int:
+    query = _filtered(select(func.count()).select_from(Purchase), profile, filters)
+    return int(session.exec(query).one())
+
+
+def diff_purchases(
+    session: Session, profile: NetworkProfile, *, since: int, cursor_id: str | None, limit: int
+) -> list[Purchase]:
+    """Purchases changed (next action, error, on-chain state) at or after `since`, oldest
+    change first; `cursor_id` (the last row read, changed at `since`) breaks ties."""
+    changed = col(Purchase.updated_at)
+    after = changed >= since
+    if cursor_id is not None:
+        after = or_(changed > since, and_(changed == since, col(Purchase.id) > cursor_id))
+    query = (
+        select(Purchase)
+        .where(Purchase.network == profile.name)
+        .where(after)
+        .order_by(changed, col(Purchase.id))
+        .limit(limit)
+    )
+    return list(session.exec(query))
 
 
 # the answer ---------------------------------------------------------------------------------

@@ -518,8 +518,8 @@ def _apply(
         update(Purchase)
         .where(col(Purchase.id) == purchase.id)
         .where(col(Purchase.updated_at) == purchase.updated_at)
-        .values(seen_tx_hash=mirror.last_tx_hash, seen_state=state)
-    )
+        .values(seen_tx_hash=mirror.last_tx_hash, seen_state=state, updated_at=_stamp(purchase))
+    )  # a change of the escrow is a change of the purchase (GET /purchase/diff)
     if session.exec(statement).rowcount != 1:
         session.rollback()
         return 0  # moved meanwhile: the next pass sees it again

@@ -29,6 +29,10 @@ class HotWallet(SQLModel, table=True):
     # The wallet lock: who spends from this wallet now, and since when (one spender at a time).
     lock_holder: str | None = Field(default=None, max_length=64)
     locked_at: int | None = Field(default=None, sa_type=BigInteger)
+    # The low-balance watch: when the balance was last read, and since when it is below the
+    # threshold (WALLET_LOW_BALANCE was sent then; None again once it recovered).
+    balance_checked_at: int | None = Field(default=None, sa_type=BigInteger)
+    low_balance_since: int | None = Field(default=None, sa_type=BigInteger)
     created_at: int = Field(sa_type=BigInteger)
     updated_at: int = Field(sa_type=BigInteger)
 

@@ -194,8 +194,9 @@ def test_happy_path_dynamic_reserve_then_settle(e2e: E2E) -> None:
 
     with_result(world, identifier)
     assert ran(world, purchase) == 1
-    charge = world.payment(identifier).model_extra or {}
-    charged = int((charge.get("charge") or {}).get("amount", -1))
+    charge = world.payment(identifier).charge
+    assert charge is not None and charge.unit == world.usdm
+    charged = charge.amount
     assert 0 < charged < reserve  # the summary is shorter than the quote's estimate
     collected(world, purchase)
 

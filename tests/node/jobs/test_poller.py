@@ -6,21 +6,24 @@ tests' world: a Dynamic agent held by the node's Selling wallet)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from pycardano import Value
 from sqlmodel import Session
 
 from node.crypto import SecretBox
-from node.jobs import AgentConfig, AgentKit, demo
-from node.jobs.schemas import StartJobRequest
+from node.jobs import AgentConfig, AgentKit, AwaitingInput, Job, agent_router, demo
+from node.jobs.schemas import ProvideInputRequest, StartJobRequest
 from node.jobs.service import KitError
 from node.payments import hashes
 from node.payments.workers import unit_value
 from tests.conftest import make_key
+from tests.node.jobs.conftest import serve_app
 from tests.node.payments import conftest as payments
 from tests.node.payments.conftest import SellerWorld, lock
 
@@ -153,3 +156,85 @@ def test_fixed_agents_ask_their_price_from_the_chain(
             asyncio.run(kit.start_job(too_far))
         assert refused.value.status == 422 and refused.value.fields == ["option"]
     kit.client.close()
+
+
+ASKED = [
+    {"id": "tone", "type": "option", "data": {"values": ["dry", "warm"]}},
+    {"id": "words", "type": "number",
+     "validations": [{"validation": "min", "value": "1"}, {"validation": "max", "value": "50"}]},
+]  # fmt: skip
+
+
+async def asks_first(input_data: dict[str, Any], job: Job) -> str:
+    """A handler that asks the buyer how to answer before it answers."""
+    if not job.provided_input:
+        raise AwaitingInput(ASKED, "how should the summary sound?")
+    answer = job.provided_input[-1]
+    return f"{answer['tone']}: {' '.join(input_data['text'].split()[: answer['words']])}"
+
+
+def test_a_handler_awaiting_input_resumes_with_the_input_provided(
+    world: SellerWorld, kit: AgentKit
+) -> None:
+    kit.config.handler = asks_first
+    app = FastAPI()
+    app.include_router(agent_router(kit))
+    job = start(kit, {"text": TEXT}, purchaser="a5a5a5a5a5a5a5a5")
+    with serve_app(app) as url, httpx.Client(base_url=url, timeout=60) as http:
+        early = http.post("/provide_input", json={"job_id": job.id, "input_data": {}})
+        assert early.status_code == 409 and early.json()["error"]["fields"] == ["job_id"]
+        paid(world, kit, job)
+        assert asyncio.run(kit.poll_once()) == 1
+        status = http.get("/status", params={"job_id": job.id}).json()
+        assert status["status"] == "awaiting_input"
+        assert status["message"] == "how should the summary sound?"
+        assert [field["id"] for field in status["input_schema"]] == ["tone", "words"]
+        assert asyncio.run(kit.poll_once()) == 0  # nothing runs while the buyer is asked
+
+        for bad, field in (
+            ({"tone": "loud", "words": 3}, "input_data.tone"),
+            ({"tone": "dry", "words": 99}, "input_data.words"),
+            ({"tone": "dry"}, "input_data.words"),
+            ({"tone": "dry", "words": 3, "extra": 1}, "input_data.extra"),
+        ):
+            refused = http.post("/provide_input", json={"job_id": job.id, "input_data": bad})
+            assert refused.status_code == 422, refused.text
+            assert refused.json()["error"]["fields"] == [field]
+        assert kit.status(job.id).status == "awaiting_input"  # nothing was taken
+
+        given = {"tone": "dry", "words": 4}
+        taken = http.post("/provide_input", json={"job_id": job.id, "input_data": given})
+        assert taken.status_code == 200, taken.text
+        assert taken.json()["status"] == "running"
+        assert taken.json()["input_hash"] == hashes.input_hash("a5a5a5a5a5a5a5a5", given)
+        again = http.post("/provide_input", json={"job_id": job.id, "input_data": given})
+        assert again.status_code == 409  # taken once
+        deadline = time.monotonic() + 30
+        while (status := http.get("/status", params={"job_id": job.id}).json())[
+            "status"
+        ] != "completed":
+            assert status["status"] == "running" and time.monotonic() < deadline, status
+            time.sleep(0.1)
+    assert status["result"] == "dry: the quick brown fox"
+    assert status["input_schema"] is None
+    stored = kit.store.get(job.id)
+    assert stored is not None and stored.provided_input == [given] and stored.submitted
+    payment = kit.client.resolve_payment(job.blockchain_identifier)
+    assert payment.next_action.requested_action == "SubmitResultRequested"
+
+
+def test_input_provided_while_the_agent_was_down_is_run_by_the_poller(
+    world: SellerWorld, kit: AgentKit
+) -> None:
+    kit.config.handler = asks_first
+    job = start(kit, {"text": TEXT}, purchaser="b6b6b6b6b6b6b6b6")
+    paid(world, kit, job)
+    assert asyncio.run(kit.poll_once()) == 1
+    taken = kit.provide_input(
+        ProvideInputRequest(job_id=job.id, input_data={"tone": "warm", "words": 2})
+    )
+    assert taken.status == "running" and kit.status(job.id).status == "running"
+    assert asyncio.run(kit.poll_once()) == 1  # the handler ran again, once
+    assert asyncio.run(kit.poll_once()) == 0
+    status = kit.status(job.id)
+    assert status.status == "completed" and status.result == "warm: the quick"

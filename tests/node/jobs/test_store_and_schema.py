@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from node.jobs.schemas import InputField
+from node.jobs.store import SCHEMA as SCHEMA_SQL
 from node.jobs.store import Job, JobStore
 from node.jobs.validate import InputError, check_input
 
@@ -40,6 +42,29 @@ def test_a_job_is_claimed_once_and_an_interrupted_one_runs_again(tmp_path: Path)
     assert kept is not None and kept.status == "running" and kept.usage == {"requests": 1}
     with pytest.raises(ValueError, match="not columns"):
         reopened.update(finished.id, nope=1)
+
+
+def test_an_older_job_table_gets_the_input_columns_and_input_is_taken_once(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.sqlite"
+    old_schema = SCHEMA_SQL.split("    input_schema TEXT,")[0].rstrip().rstrip(",") + "\n)"
+    with sqlite3.connect(path) as db:  # the table as the first release made it
+        db.execute(old_schema)
+    store = JobStore(path)
+    store.add(a_job())
+    asked = [{"id": "tone", "type": "text"}]
+    store.update(a_job().id, status="awaiting_input", input_schema=asked)
+    waiting = store.get(a_job().id)
+    assert waiting is not None and waiting.input_schema == asked and waiting.provided_input == []
+    assert store.provide(a_job().id, {"tone": "dry"}) and not store.provide(a_job().id, {})
+    given = store.get(a_job().id)
+    assert given is not None and given.status == "input_provided" and given.input_schema is None
+    assert given.provided_input == [{"tone": "dry"}]
+    assert [job.id for job in store.pending()] == [a_job().id]  # the poller resumes it
+    assert store.claim(a_job().id, "input_provided")
+    assert not store.claim(a_job().id, "input_provided")
+    store.close()
 
 
 SCHEMA = [

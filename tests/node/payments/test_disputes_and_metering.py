@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 from sqlmodel import Session, select
 
+from node.client import Amount, PaynodeClient
 from node.payments import workers
 from node.payments.models import PaymentRequest
 from node.payments.service import mirror_of
@@ -130,6 +131,10 @@ def test_metered_job_returns_the_unused_reserve_in_the_collection(
     _submitted(world, pay, payment, usage={"input_tokens": 1_000_000, "output_tokens": 1_000_000})
     charge = int(resolve(pay, payment)["charge"]["amount"])
     assert 0 < charge < reserve
+    with PaynodeClient(world.node.url, pay.headers["token"]) as client:  # typed, not a dict
+        typed = client.resolve_payment(payment["blockchainIdentifier"])
+    assert typed.charge == Amount(amount=charge, unit=world.usdm)
+    assert typed.usage == {"input_tokens": 1_000_000, "output_tokens": 1_000_000}
 
     buyer_before = usdm_at(world, str(BUYER.address))
     world.advance(int(payment["unlockTime"]) - world.now() + MINUTE_MS)
