@@ -50,6 +50,7 @@ from node.runtime import Runtime  # noqa: E402
 WAIT_S = 600.0
 GOAL_FEE_LOVELACE = 600_000
 GOAL_REQUESTS = 15
+SELLER_TOP_UP_LOVELACE = 150 * 1_000_000
 
 
 def requests(runtime: Runtime | None) -> int:
@@ -137,6 +138,10 @@ def main() -> None:
         with world as run:
             set_up(run)
             run.faucet(run.buyer.address, 20 * 1_000_000, 500 * 1_000_000)  # USDM for 61 jobs
+            # ADA for the seller's 61 jobs: each costs it about 2 ADA (the result's and the
+            # collection's fees, and the protocol fee output's 1.435 ADA minimum, while the
+            # escrow's own lovelace goes back to the buyer); the demo funds it with 100 ADA
+            run.faucet(run.seller.address, SELLER_TOP_UP_LOVELACE)
             for count in rounds:
                 rows.append(round_of(run, count))
                 if len(rows) == 1:

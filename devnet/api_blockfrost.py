@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import cbor2
 from fastapi import APIRouter, Depends, Request
 
 from devnet import blockfrost_json as bf
+from devnet import phase1
 from devnet.api import (
     API_VERSION,
     ApiError,
@@ -22,6 +27,8 @@ from devnet.api import (
 )
 from devnet.errors import LedgerRejection
 from devnet.genesis import EPOCH_LENGTH_SLOTS
+from devnet.ledger import UtxoOverlap, address_bytes
+from devnet.phase1 import Output, TxIn
 
 Json = dict[str, Any]
 T = TypeVar("T")
@@ -188,6 +195,15 @@ def _submit_routes(routes: APIRouter, api: DevnetApi) -> None:
         raw = tx_body_bytes(await request.body())
         return await _in_thread(lambda: _evaluate(ledger, raw))
 
+    @routes.post("/utils/txs/evaluate/utxos")
+    async def evaluate_with_utxos(request: Request) -> Json:
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            raise ApiError(400, "expected a JSON body {cbor, additionalUtxoSet}") from None
+        raw, additional = _evaluation_request(body)
+        return await _in_thread(lambda: _evaluate(ledger, raw, additional))
+
 
 async def _in_thread(work: Callable[[], T]) -> T:
     # The body is read asynchronously; validation is blocking, so it runs in the thread pool.
@@ -212,10 +228,76 @@ def _submit(api: DevnetApi, raw: bytes) -> str:
     return api.write(change)
 
 
-def _evaluate(ledger: Any, raw: bytes) -> Json:
+def _evaluation_request(body: Any) -> tuple[bytes, dict[TxIn, Output]]:
+    """`{cbor, additionalUtxoSet: [[TxIn, TxOut], ...]}` in Ogmios v5's shapes: TxIn
+    `{txId, index}`, TxOut `{address, value: {coins, assets: {"policy.name": n}}, datumHash |
+    datum (CBOR hex), script: {"plutus:v1|v2|v3": hex}}`."""
+    if not isinstance(body, dict) or not isinstance(body.get("cbor"), str):
+        raise ApiError(400, "cbor: the transaction as base16 (or base64) CBOR is required")
+    text = body["cbor"].strip()
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        try:
+            raw = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise ApiError(400, "cbor: neither base16 nor base64") from None
+    pairs = body.get("additionalUtxoSet") or []
+    if not isinstance(pairs, list):
+        raise ApiError(400, "additionalUtxoSet: expected an array of [TxIn, TxOut]")
+    additional: dict[TxIn, Output] = {}
+    for position, pair in enumerate(pairs):
+        try:
+            txin, txout = pair
+            reference = TxIn(bytes.fromhex(txin["txId"]), int(txin["index"]))
+            if len(reference.tx_id) != 32:
+                raise ValueError("txId is not 32 bytes")
+            additional[reference] = phase1.decode_output(_ogmios_output(txout))
+        except ApiError:
+            raise
+        except Exception as exc:  # any malformed entry is the client's error
+            raise ApiError(400, f"additionalUtxoSet[{position}]: {exc}") from None
+    return raw, additional
+
+
+_SCRIPT_PREFIX = {"plutus:v1": 1, "plutus:v2": 2, "plutus:v3": 3}
+
+
+def _ogmios_output(txout: Json) -> bytes:
+    """An Ogmios v5 TxOut as a post-Alonzo output's CBOR."""
+    check_address(txout["address"])
+    value = txout["value"]
+    coin = int(value["coins"])
+    assets: dict[bytes, dict[bytes, int]] = {}
+    for unit, quantity in (value.get("assets") or {}).items():
+        policy, _, name = unit.partition(".")
+        assets.setdefault(bytes.fromhex(policy), {})[bytes.fromhex(name)] = int(quantity)
+    output: dict[int, Any] = {
+        0: address_bytes(txout["address"]),
+        1: [coin, assets] if assets else coin,
+    }
+    if txout.get("datum"):
+        output[2] = [1, cbor2.CBORTag(24, bytes.fromhex(txout["datum"]))]
+    elif txout.get("datumHash"):
+        output[2] = [0, bytes.fromhex(txout["datumHash"])]
+    script = txout.get("script")
+    if script:
+        ((language, text),) = script.items()
+        if language not in _SCRIPT_PREFIX:
+            raise ApiError(400, f"script: {language} scripts are not supported by the devnet")
+        ref = cbor2.dumps([_SCRIPT_PREFIX[language], bytes.fromhex(text)])
+        output[3] = cbor2.CBORTag(24, ref)
+    encoded: bytes = cbor2.dumps(output)
+    return encoded
+
+
+def _evaluate(ledger: Any, raw: bytes, additional: dict[TxIn, Output] | None = None) -> Json:
     """Ogmios v5's EvaluateTx answer, as Blockfrost relays it."""
     try:
-        results = ledger.evaluate(raw)
+        results = ledger.evaluate(raw, additional)
+    except UtxoOverlap as exc:
+        overlap = [{"txId": t.tx_id.hex(), "index": t.index} for t in exc.references]
+        return _ogmios({"EvaluationFailure": {"AdditionalUtxoOverlap": overlap}})
     except LedgerRejection as exc:
         if exc.rule == "malformed":
             raise

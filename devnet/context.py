@@ -27,8 +27,10 @@ from pycardano import (
     Value,
 )
 
+from devnet import phase1
 from devnet.genesis import EPOCH_LENGTH_SLOTS, NETWORK_MAGIC
 from devnet.ledger import MAX_REF_SCRIPTS_BYTES, address_bytes
+from devnet.phase1 import Output, TxIn
 
 if TYPE_CHECKING:
     from devnet.ledger import Ledger
@@ -138,7 +140,7 @@ class LedgerChainContext(ChainContext):  # type: ignore[misc]
 
     def evaluate_tx_cbor(self, cbor: bytes | str) -> dict[str, ExecutionUnits]:
         raw = bytes.fromhex(cbor) if isinstance(cbor, str) else bytes(cbor)
-        results = self.ledger.evaluate(raw)
+        results = self.ledger.evaluate(raw, self._pending_outputs(raw))
         failed = [r for r in results if not r.ok]
         if failed:
             from devnet.errors import LedgerRejection
@@ -146,6 +148,20 @@ class LedgerChainContext(ChainContext):  # type: ignore[misc]
             first = failed[0]
             raise LedgerRejection("phase2", f"{first.tag}:{first.index} failed: {first.error}")
         return {f"{r.tag}:{r.index}": ExecutionUnits(r.mem, r.steps) for r in results}
+
+    def _pending_outputs(self, raw: bytes) -> dict[TxIn, Output]:
+        """The mempool outputs the tx uses, for the evaluator (which sees only the ledger) when
+        this context offers the mempool's view."""
+        if not self.include_mempool:
+            return {}
+        tx = phase1.decode_transaction(raw)
+        found: dict[TxIn, Output] = {}
+        for txin in (*tx.inputs, *tx.reference_inputs, *tx.collateral_inputs):
+            if self.ledger.utxo(txin) is None:
+                output = self.ledger.utxo(txin, include_mempool=True)
+                if output is not None:
+                    found[txin] = output
+        return found
 
 
 def _multi_asset(assets: dict[str, int]) -> MultiAsset:

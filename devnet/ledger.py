@@ -206,6 +206,15 @@ class ScriptView:
     native_json: Any | None
 
 
+class UtxoOverlap(LedgerError):
+    """An additional UTxO given for an evaluation is in the ledger already (Ogmios refuses it)."""
+
+    def __init__(self, references: list[TxIn]) -> None:
+        self.references = references
+        names = ", ".join(f"{txin.tx_id.hex()}#{txin.index}" for txin in references)
+        super().__init__(f"additional UTxO entries overlap with the ledger: {names}")
+
+
 # ---------------------------------------------------------------------------------------------
 # Internal records
 
@@ -438,13 +447,25 @@ class Ledger:
                 self.produce_blocks(1)
         return tx.hash_hex
 
-    def evaluate(self, tx_cbor: bytes) -> list[RedeemerEval]:
+    def evaluate(
+        self, tx_cbor: bytes, additional: Mapping[TxIn, Output] | None = None
+    ) -> list[RedeemerEval]:
         """Run every redeemer under the maximum tx budget; witnesses are not checked (builders
-        evaluate a copy with fake witnesses)."""
+        evaluate a copy with fake witnesses). Like Blockfrost's evaluator (Ogmios), inputs are
+        resolved against the ledger tip, not the mempool: outputs of pending transactions must
+        come in `additional` (Ogmios' additional UTxO set), which may not repeat one the
+        ledger has (AdditionalUtxoOverlap)."""
         tx = phase1.decode_transaction(bytes(tx_cbor))
+        extra = dict(additional or {})
         with self._lock:
-            self._refresh_mempool()
-            lookup = self._lookup_with_mempool
+            overlap = sorted(txin for txin in extra if txin in self._utxo)
+            if overlap:
+                raise UtxoOverlap(overlap)
+
+            def lookup(txin: TxIn) -> Output | None:
+                found = self._utxo.get(txin)
+                return found if found is not None else extra.get(txin)
+
             spent, referenced, collateral = phase1.resolve_inputs(tx, lookup)
         validated = Validated.unchecked(tx, spent, referenced, collateral)
         return self._run_phase2(

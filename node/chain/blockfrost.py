@@ -9,11 +9,12 @@ new connection per request (docs/adr/0007-blockfrost-client.md).
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
 from typing import Any, TypeAlias
 
@@ -374,7 +375,28 @@ class BlockfrostChain:
         tx_hash: str = response.json()
         return tx_hash
 
-    def evaluate(self, tx_cbor: bytes) -> dict[str, ExecutionUnits]:
+    def evaluate(
+        self, tx_cbor: bytes, additional_utxos: Sequence[UTxO] = ()
+    ) -> dict[str, ExecutionUnits]:
+        """Blockfrost's evaluator (Ogmios v5) resolves inputs against the ledger tip, not the
+        mempool: the outputs of pending transactions the tx spends go along as its additional
+        UTxO set (`/utils/txs/evaluate/utxos`). One the ledger has meanwhile (our view of it
+        lagged) is refused as an overlap; it is dropped and the evaluation asked once more."""
+        extra = list(additional_utxos)
+        if not extra:
+            return _execution_units(self._evaluate_plain(tx_cbor))
+        result = self._evaluate_with_utxos(tx_cbor, extra)
+        overlap = _overlap(result)
+        if overlap:
+            extra = [utxo for utxo in extra if _reference(utxo) not in overlap]
+            result = (
+                self._evaluate_with_utxos(tx_cbor, extra)
+                if extra
+                else self._evaluate_plain(tx_cbor)
+            )
+        return _execution_units(result)
+
+    def _evaluate_plain(self, tx_cbor: bytes) -> Any:
         response = self._send(
             "POST",
             "/utils/txs/evaluate",
@@ -382,15 +404,82 @@ class BlockfrostChain:
             content=tx_cbor.hex().encode(),
             headers={"Content-Type": "application/cbor"},
         )
-        if response.status_code != 200:
-            raise TransactionRejected(_message(response))
-        result = response.json().get("result", {})
-        if "EvaluationResult" not in result:
-            raise TransactionRejected(f"evaluation failed: {result}")
-        return {
-            purpose: ExecutionUnits(units["memory"], units["steps"])
-            for purpose, units in result["EvaluationResult"].items()
-        }
+        return _evaluation_result(response)
+
+    def _evaluate_with_utxos(self, tx_cbor: bytes, utxos: Sequence[UTxO]) -> Any:
+        body = {"cbor": tx_cbor.hex(), "additionalUtxoSet": [ogmios_utxo(u) for u in utxos]}
+        response = self._send(
+            "POST",
+            "/utils/txs/evaluate/utxos",
+            "/utils/txs/evaluate/utxos",
+            content=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        return _evaluation_result(response)
+
+
+def _evaluation_result(response: httpx.Response) -> Any:
+    if response.status_code != 200:
+        raise TransactionRejected(_message(response))
+    body = response.json()
+    return body.get("result", {}) if isinstance(body, dict) else {}
+
+
+def _execution_units(result: Any) -> dict[str, ExecutionUnits]:
+    if not isinstance(result, dict) or "EvaluationResult" not in result:
+        raise TransactionRejected(f"evaluation failed: {result}")
+    return {
+        purpose: ExecutionUnits(units["memory"], units["steps"])
+        for purpose, units in result["EvaluationResult"].items()
+    }
+
+
+def _overlap(result: Any) -> set[tuple[str, int]]:
+    """The references Ogmios v5 names in an AdditionalUtxoOverlap failure."""
+    failure = result.get("EvaluationFailure") if isinstance(result, dict) else None
+    overlap = failure.get("AdditionalUtxoOverlap") if isinstance(failure, dict) else None
+    if not isinstance(overlap, list):
+        return set()
+    return {(str(ref["txId"]), int(ref["index"])) for ref in overlap if isinstance(ref, dict)}
+
+
+def _reference(utxo: UTxO) -> tuple[str, int]:
+    return utxo.input.transaction_id.payload.hex(), int(utxo.input.index)
+
+
+def ogmios_utxo(utxo: UTxO) -> list[dict[str, Any]]:
+    """One [TxIn, TxOut] pair of an Ogmios v5 additional UTxO set: `{txId, index}` and
+    `{address, value: {coins, assets: {"policy.name": n}}, datumHash | datum, script}`."""
+    output = utxo.output
+    assets: dict[str, int] = {}
+    for policy, named in output.amount.multi_asset.items():
+        for name, quantity in named.items():
+            key = policy.payload.hex()
+            if name.payload:
+                key += "." + name.payload.hex()
+            assets[key] = int(quantity)
+    out: dict[str, Any] = {
+        "address": str(output.address),
+        "value": {"coins": int(output.amount.coin), "assets": assets},
+    }
+    if output.datum is not None:
+        out["datum"] = output.datum.to_cbor().hex()
+    elif output.datum_hash is not None:
+        out["datumHash"] = output.datum_hash.payload.hex()
+    if output.script is not None:
+        language = _OGMIOS_LANGUAGES.get(type(output.script))
+        if language is None:
+            raise ChainError("a native reference script cannot go in an additional UTxO set")
+        out["script"] = {language: bytes(output.script).hex()}
+    txin = {"txId": utxo.input.transaction_id.payload.hex(), "index": int(utxo.input.index)}
+    return [txin, out]
+
+
+_OGMIOS_LANGUAGES: dict[type, str] = {
+    PlutusV1Script: "plutus:v1",
+    PlutusV2Script: "plutus:v2",
+    PlutusV3Script: "plutus:v3",
+}
 
 
 def _message(response: httpx.Response) -> str:

@@ -38,7 +38,7 @@ from contracts.datums import (
     State,
     redeemer_data,
 )
-from node.chain.context import PortChainContext
+from node.chain.context import COLLATERAL_LOVELACE, PortChainContext
 from node.clock import now_ms
 from node.config import SlotConfig
 
@@ -47,6 +47,7 @@ WINDOW_MS = 5 * MINUTE_MS  # the node's validity window reaches 5 minutes either
 COOLDOWN_BUFFER_MS = 10 * MINUTE_MS
 MIN_COLLATERAL_RETURN = 1_435_230  # Masumi: a collateral return is 0 or at least this
 LOCK_MIN_UTXO_MARGIN = 200_000  # the datum grows on SubmitResult; lovelace may only grow
+SPLIT_MARGIN_LOVELACE = 10_000_000  # a fresh collateral output only from a well-funded one
 
 
 class BuildError(Exception):
@@ -184,15 +185,30 @@ class EscrowBuilders:
     ) -> BuiltTx:
         keys = [signer.signing_key for signer in signers]
         if builder.all_scripts:  # a script runs: the payer's best collateral, not pycardano's
-            collateral = self.context.collateral_for(change.address)
-            if collateral is not None:
-                builder.collaterals = [collateral]
+            self._set_collateral(builder, change)
         tx = builder.build_and_sign(keys, change_address=change.address)
         spent = tuple(
             (txin.transaction_id.payload.hex(), int(txin.index))
             for txin in tx.transaction_body.inputs
         )
         return BuiltTx(tx, kind, tuple(request_ids), spent)
+
+    def _set_collateral(self, builder: TransactionBuilder, payer: Actor) -> None:
+        """A confirmed UTxO no pending transaction spends. The context keeps it out of coin
+        selection while the wallet has other ADA, so the transactions chained after this one
+        (in the same block) find it again; when it must pay too, this transaction leaves the
+        wallet a fresh collateral output for the next ones."""
+        collateral = self.context.collateral_for(payer.address)
+        if collateral is None:
+            raise BuildError(
+                "no collateral: the wallet has no confirmed UTxO that its pending transactions "
+                "do not spend (a collateral from the mempool is refused); wait for them"
+            )
+        builder.collaterals = [collateral]
+        selectable = {utxo.input for utxo in self.context.utxos(str(payer.address))}
+        rich = collateral.output.amount.coin >= COLLATERAL_LOVELACE + SPLIT_MARGIN_LOVELACE
+        if collateral.input in selectable and rich:
+            builder.add_output(TransactionOutput(payer.address, Value(COLLATERAL_LOVELACE)))
 
     def _continue(self, builder: TransactionBuilder, escrow: UTxO, new_datum: EscrowDatum) -> None:
         """The continuing output: same address and tokens, lovelace topped up if the datum grew."""

@@ -7,6 +7,7 @@ for the devnet, preview, preprod and mainnet alike. Times are POSIX milliseconds
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -178,4 +179,9 @@ class ChainPort(Protocol):
 
     def submit(self, tx_cbor: bytes) -> str: ...
 
-    def evaluate(self, tx_cbor: bytes) -> dict[str, ExecutionUnits]: ...
+    def evaluate(
+        self, tx_cbor: bytes, additional_utxos: Sequence[UTxO] = ()
+    ) -> dict[str, ExecutionUnits]:
+        """Execution units per redeemer. The evaluator sees the ledger tip, not the mempool:
+        `additional_utxos` are the outputs of still-pending transactions the tx spends."""
+        ...

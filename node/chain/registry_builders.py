@@ -101,8 +101,12 @@ class RegistryBuilders:
         # Chosen here, not by pycardano: for a burn it would take the NFT's own UTxO, whose
         # 5 ADA cannot cover both the collateral and a collateral return carrying the NFT.
         collateral = self.context.collateral_for(owner.address)
-        if collateral is not None:
-            builder.collaterals = [collateral]
+        if collateral is None:  # pycardano would take a pending output: some nodes refuse it
+            raise BuildError(
+                "no collateral: the wallet has no confirmed UTxO that its pending transactions "
+                "do not spend; wait for them"
+            )
+        builder.collaterals = [collateral]
         if self.slots is not None:
             now = self.clock()
             start = self.slots.posix_ms_to_slot(now - WINDOW_MS)

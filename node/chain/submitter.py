@@ -67,9 +67,17 @@ class Submitter:
     def resolve(self) -> list[Outcome]:
         """Settle every unresolved transaction from chain facts; re-send the same bytes of those
         that are neither on chain nor expired."""
-        outcomes = []
+        outcomes: list[Outcome] = []
         tip_slot: int | None = None
-        for entry in self.journal.unresolved():
+        entries = self.journal.unresolved()
+        still = {entry.tx_hash for entry in entries}
+        for entry in entries:
+            if entry.tx_hash not in still:
+                continue  # expired with the transaction it was chained on
+            if outcomes and outcomes[-1].status in (EXPIRED, REJECTED):
+                still = {e.tx_hash for e in self.journal.unresolved()}
+                if entry.tx_hash not in still:
+                    continue
             if self._on_chain(entry.tx_hash):
                 outcomes.append(self._mark(entry.tx_hash, CONFIRMED))
                 continue

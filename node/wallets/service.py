@@ -6,8 +6,10 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
-from pycardano import Address
+import cbor2
+from pycardano import Address, TransactionInput, TransactionOutput, UTxO
 from sqlalchemy import Engine, and_, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -15,7 +17,7 @@ from sqlmodel import Session, col, select
 from node.chain.addresses import AddressError, parse_address
 from node.chain.builders import Actor, BuiltTx
 from node.chain.context import PortChainContext
-from node.chain.port import ChainPort
+from node.chain.port import ChainNotFound, ChainPort
 from node.chain.submitter import UNRESOLVED, JournalEntry, Outcome, Submitter
 from node.clock import iso_from_ms, now_ms
 from node.config import NetworkProfile
@@ -264,16 +266,43 @@ class WalletJournal:
             session.commit()
 
     def mark(self, tx_hash: str, status: str, error: str | None = None) -> None:
+        """Set a transaction's status. One that can never land (Rejected, Expired) takes with
+        it the unresolved transactions chained on its outputs, and theirs: they are Expired."""
         with Session(self.engine) as session:
             row = session.exec(
                 select(WalletTransaction).where(WalletTransaction.tx_hash == tx_hash)
             ).one()
-            row.status = TxStatus(status)
-            row.attempts += 1 if status in (TxStatus.SUBMITTED, TxStatus.OUTCOME_UNKNOWN) else 0
-            row.last_error = error[:1000] if error else None
-            row.updated_at = now_ms()
-            session.add(row)
+            self._set(session, row, TxStatus(status), error)
+            if row.status in (TxStatus.REJECTED, TxStatus.EXPIRED):
+                self._expire_children(session, row)
             session.commit()
+
+    @staticmethod
+    def _set(session: Session, row: WalletTransaction, status: TxStatus, error: str | None) -> None:
+        row.status = status
+        row.attempts += 1 if status in (TxStatus.SUBMITTED, TxStatus.OUTCOME_UNKNOWN) else 0
+        row.last_error = error[:1000] if error else None
+        row.updated_at = now_ms()
+        session.add(row)
+
+    def _expire_children(self, session: Session, parent: WalletTransaction) -> None:
+        rows = list(
+            session.exec(
+                select(WalletTransaction)
+                .where(WalletTransaction.wallet_id == parent.wallet_id)
+                .where(col(WalletTransaction.status).in_(UNRESOLVED))
+                .order_by(col(WalletTransaction.created_at))
+            )
+        )
+        doomed = {parent.tx_hash: parent.status}
+        for row in rows:  # oldest first: a child comes after its parent
+            parents = {ref[:64] for ref in row.spent_inputs} & doomed.keys()
+            if not parents or row.tx_hash in doomed:
+                continue
+            first = sorted(parents)[0]
+            note = f"spends an output of {first}, which was {doomed[first].lower()}"
+            self._set(session, row, TxStatus.EXPIRED, note)
+            doomed[row.tx_hash] = TxStatus.EXPIRED
 
     def unresolved(self) -> list[JournalEntry]:
         with Session(self.engine) as session:
@@ -310,6 +339,84 @@ def pending_inputs(engine: Engine, wallet_id: str) -> set[tuple[bytes, int]]:
     return {(bytes.fromhex(ref[:64]), int(ref[65:])) for ref in spent}
 
 
+@dataclass(frozen=True)
+class PendingSpends:
+    """A wallet's transactions the chain may not show yet: the inputs they spend, and their
+    outputs back to the wallet that no other one spends (change a next transaction can chain
+    on: a node's mempool accepts a transaction spending outputs of transactions still in it)."""
+
+    spent: set[tuple[bytes, int]]
+    outputs: dict[tuple[bytes, int], UTxO]
+
+
+def pending_spends(engine: Engine, wallet_id: str) -> PendingSpends:
+    recent = now_ms() - RECENTLY_CONFIRMED_MS
+    with Session(engine) as session:
+        wallet = session.get(HotWallet, wallet_id)
+        rows = session.exec(
+            select(
+                WalletTransaction.tx_hash,
+                WalletTransaction.spent_inputs,
+                WalletTransaction.signed_cbor,
+            )
+            .where(WalletTransaction.wallet_id == wallet_id)
+            .where(
+                or_(
+                    col(WalletTransaction.status).in_(UNRESOLVED),
+                    and_(
+                        col(WalletTransaction.status) == TxStatus.CONFIRMED,
+                        col(WalletTransaction.updated_at) >= recent,
+                    ),
+                )
+            )
+        ).all()
+    spent = {(bytes.fromhex(ref[:64]), int(ref[65:])) for _, inputs, _ in rows for ref in inputs}
+    outputs: dict[tuple[bytes, int], UTxO] = {}
+    if wallet is not None:
+        key_hash = bytes.fromhex(wallet.payment_key_hash)
+        for tx_hash, _, signed_cbor in rows:
+            for utxo in outputs_to(tx_hash, signed_cbor, key_hash):
+                reference = (bytes.fromhex(tx_hash), int(utxo.input.index))
+                if reference not in spent:
+                    outputs[reference] = utxo
+    return PendingSpends(spent, outputs)
+
+
+def outputs_to(tx_hash: str, signed_cbor: bytes, key_hash: bytes) -> list[UTxO]:
+    """The outputs of a signed transaction locked by `key_hash` (its payment part), read from
+    the body alone: the witnesses, scripts included, are not decoded."""
+    body = cbor2.loads(signed_cbor)[0]
+    found = []
+    for index, raw in enumerate(body[1]):
+        address = raw[0]  # a legacy output's first item, a post-Alonzo output's key 0
+        keyed = isinstance(address, bytes) and address[0] >> 4 in (0, 2, 4, 6)
+        if keyed and address[1:29] == key_hash:
+            txin = TransactionInput.from_primitive([bytes.fromhex(tx_hash), index])
+            found.append(UTxO(txin, TransactionOutput.from_primitive(raw)))
+    return found
+
+
+def settle_overdue(chain: ChainPort, journal: WalletJournal) -> None:
+    """Unresolved transactions past their TTL are on chain (Confirmed) or never will be
+    (Expired, and the transactions chained on them with them): one look-up each, once."""
+    entries = [entry for entry in journal.unresolved() if entry.invalid_hereafter_slot is not None]
+    if not entries:
+        return
+    tip = chain.tip().slot
+    for entry in entries:
+        ttl = entry.invalid_hereafter_slot
+        if ttl is None or tip < ttl:
+            continue
+        if entry.tx_hash not in {e.tx_hash for e in journal.unresolved()}:
+            continue  # expired with its parent
+        try:
+            chain.transaction(entry.tx_hash)
+        except ChainNotFound:
+            journal.mark(entry.tx_hash, TxStatus.EXPIRED, "not on chain by its TTL")
+            continue
+        journal.mark(entry.tx_hash, TxStatus.CONFIRMED)
+
+
 def spend_from_wallet(
     engine: Engine,
     chain: ChainPort,
@@ -320,10 +427,15 @@ def spend_from_wallet(
     lock_timeout_ms: int,
     wait_ms: int = 30_000,
 ) -> Outcome:
-    """Build, record and submit one transaction while holding the wallet's lock, with the
-    inputs of its pending transactions kept out of coin selection."""
+    """Build, record and submit one transaction while holding the wallet's lock: the inputs of
+    its pending transactions kept out of coin selection, their change offered to it (chained
+    in the mempool), and those past their TTL settled first."""
     with wallet_lock(engine, wallet_id, timeout_ms=lock_timeout_ms, wait_ms=wait_ms):
+        journal = WalletJournal(engine, wallet_id)
+        settle_overdue(chain, journal)
+        pending = pending_spends(engine, wallet_id)
         context = PortChainContext(chain, network_id)
-        context.excluded = pending_inputs(engine, wallet_id)
+        context.excluded = pending.spent
+        context.pending = pending.outputs
         built = build(context)
-        return Submitter(chain, WalletJournal(engine, wallet_id)).submit(built)
+        return Submitter(chain, journal).submit(built)
