@@ -45,9 +45,10 @@ from node.payments.service import (
     mirror_of,
     record_action,
 )
-from node.payments.workers import escrow_utxo, slot_config_of, unit_value
+from node.payments.workers import slot_config_of, unit_value
 from node.runtime import Runtime
 from node.sync.models import OnChainState, Validity
+from node.sync.service import escrow_utxo
 from node.wallets.models import HotWallet
 from node.wallets.service import spend_from_wallet, wallet_actor
 from node.web import ApiError, field_error

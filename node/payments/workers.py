@@ -37,6 +37,7 @@ from node.payments.service import (
 )
 from node.runtime import Runtime
 from node.sync.models import EscrowMirror, OnChainState, RowStatus, Validity
+from node.sync.service import escrow_utxo
 from node.wallets.models import HotWallet, TxStatus, WalletTransaction
 from node.wallets.service import (
     WalletBusy,
@@ -285,18 +286,6 @@ def slot_config_of(runtime: Runtime) -> SlotConfig:
     if slots is None:
         raise BuildError("the network profile has no slot config")
     return slots
-
-
-def escrow_utxo(runtime: Runtime, mirror: EscrowMirror) -> UTxO:
-    """The UTxO holding the escrow now, as the chain has it (datum and value)."""
-    assert runtime.chain is not None and mirror.utxo_tx_hash is not None
-    address = runtime.network.escrow.address or ""
-    for utxo in runtime.chain.utxos_at(address):
-        txin = utxo.input
-        same_tx = txin.transaction_id.payload.hex() == mirror.utxo_tx_hash
-        if same_tx and txin.index == mirror.utxo_output_index:
-            return utxo
-    raise BuildError(f"the escrow output {mirror.utxo_tx_hash} is not on chain (yet)")
 
 
 def carry_out(runtime: Runtime) -> int:

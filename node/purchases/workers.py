@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pycardano import Address, RawPlutusData, TransactionInput, TransactionOutput, UTxO
+from pycardano import UTxO
 from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
 
@@ -41,6 +41,7 @@ from node.purchases.models import Purchase, PurchaseAction, PurchaseErrorType
 from node.purchases.service import event_data, history_entry, mirror_of, on_chain_state, set_error
 from node.runtime import Runtime
 from node.sync.models import TERMINAL_STATES, EscrowMirror, OnChainState, RowStatus, Validity
+from node.sync.service import escrow_utxo
 from node.wallets.models import HotWallet, TxStatus, WalletTransaction
 from node.wallets.service import (
     WalletBusy,
@@ -354,22 +355,6 @@ def run_refund_actions(runtime: Runtime, *, clock: Clock | None = None) -> int:
         except _Later as error:
             logger.info("purchase %s waits: %s", purchase_id, error)
     return moved
-
-
-def escrow_utxo(runtime: Runtime, mirror: EscrowMirror) -> UTxO:
-    """The UTxO holding the escrow now, read back from the chain (inline datum included)."""
-    assert runtime.chain is not None and mirror.utxo_tx_hash is not None
-    index = mirror.utxo_output_index
-    utxos = runtime.chain.transaction_utxos(mirror.utxo_tx_hash)
-    found = next(o for o in utxos.outputs if o.output_index == index and not o.collateral)
-    amounts: list[Mapping[str, Any]] = [
-        {"unit": unit, "quantity": q} for unit, q in found.amount.items()
-    ]
-    output = TransactionOutput(Address.from_primitive(found.address), value_of(amounts))
-    if found.inline_datum is not None:
-        output.datum = RawPlutusData.from_cbor(bytes.fromhex(found.inline_datum))
-    txin = TransactionInput.from_primitive([bytes.fromhex(mirror.utxo_tx_hash), index])
-    return UTxO(txin, output)
 
 
 def _claim(session: Session, purchase_id: str) -> Purchase | None:

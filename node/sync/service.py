@@ -12,14 +12,17 @@ come with the address history; each run also asks for the tip and checks the che
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
+from pycardano import Address, RawPlutusData, TransactionInput, TransactionOutput, UTxO
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
 from contracts.datums import EscrowDatum
 from node.billing.ledger import Contribution, apply_change, contribution, settled_amounts
+from node.chain.blockfrost import value_of
 from node.chain.port import AddressTx, ChainNotFound, ChainPort, TxIo, TxUtxos
 from node.clock import now_ms
 from node.config import NetworkProfile
@@ -360,18 +363,18 @@ def _spent_outputs(engine: Engine, target: SyncTarget, cbor: CborFacts) -> list[
                 SyncOutput.status == RowStatus.CONFIRMED,
             )
         ).all()
-    return [
-        TxIo(
-            address=row.address,
-            amount=dict(row.amount),
-            tx_hash=row.tx_hash,
-            output_index=row.output_index,
-            data_hash=row.data_hash,
-            inline_datum=row.inline_datum,
-        )
-        for row in rows
-        if (row.tx_hash, row.output_index) in wanted
-    ]
+    return [_io_of(row) for row in rows if (row.tx_hash, row.output_index) in wanted]
+
+
+def _io_of(row: SyncOutput) -> TxIo:
+    return TxIo(
+        address=row.address,
+        amount=dict(row.amount),
+        tx_hash=row.tx_hash,
+        output_index=row.output_index,
+        data_hash=row.data_hash,
+        inline_datum=row.inline_datum,
+    )
 
 
 def _record_outputs(session: Session, target: SyncTarget, facts: TxFacts, position: int) -> None:
@@ -742,6 +745,44 @@ def rescan(engine: Engine, target: SyncTarget, from_tx: str | None = None) -> in
             raise ValueError(f"transaction {from_tx} is not in the mirror")
         position = tx.position - 1
     return revert_after(engine, target, position, rollback=False)
+
+
+# what the mirror knows of an escrow's output ------------------------------------------------------
+
+
+def escrow_utxo(runtime: Runtime, mirror: EscrowMirror) -> UTxO:
+    """The UTxO holding the escrow now, as the sync recorded it (value and inline datum): no
+    request, and none of the escrow address's other outputs listed. A mirror row whose output was
+    not recorded (synced before migration 0010) reads it from its transaction instead."""
+    if runtime.chain is None or mirror.utxo_tx_hash is None or mirror.utxo_output_index is None:
+        raise ValueError("the escrow has no output on chain")
+    ref = (mirror.utxo_tx_hash, mirror.utxo_output_index)
+    with Session(runtime.engine) as session:
+        row = session.exec(
+            select(SyncOutput).where(
+                SyncOutput.network == mirror.network,
+                SyncOutput.tx_hash == ref[0],
+                SyncOutput.output_index == ref[1],
+                SyncOutput.status == RowStatus.CONFIRMED,
+            )
+        ).first()
+    if row is not None:
+        io = _io_of(row)
+    else:
+        outputs = runtime.chain.transaction_utxos(ref[0]).outputs
+        io = next(o for o in outputs if o.output_index == ref[1] and not o.collateral)
+    return utxo_of(io)
+
+
+def utxo_of(io: TxIo) -> UTxO:
+    amounts: list[Mapping[str, Any]] = [
+        {"unit": unit, "quantity": quantity} for unit, quantity in io.amount.items()
+    ]
+    output = TransactionOutput(Address.from_primitive(io.address), value_of(amounts))
+    if io.inline_datum is not None:
+        output.datum = RawPlutusData.from_cbor(bytes.fromhex(io.inline_datum))
+    txin = TransactionInput.from_primitive([bytes.fromhex(io.tx_hash), io.output_index])
+    return UTxO(txin, output)
 
 
 # the node's runtime -----------------------------------------------------------------------------

@@ -12,8 +12,10 @@ from tests.node.sync.world import Mirror, sync_world
 
 
 @pytest.fixture(scope="module")
-def escrow(request: pytest.FixtureRequest) -> Iterator[Escrow]:
-    with sync_world(f"sync-{request.module.__name__}") as world:
+def escrow(request: pytest.FixtureRequest, backend: str) -> Iterator[Escrow]:
+    """A devnet per module and backend: the tests' purchases repeat their labels (and so their
+    request ids), which must not meet twice on one chain however pytest orders the tests."""
+    with sync_world(f"sync-{request.module.__name__}-{backend}") as world:
         yield world
 
 
