@@ -20,6 +20,7 @@ from node.bootstrap import open_runtime
 from node.chain.blockfrost import BlockfrostChain
 from node.chain.contracts import ContractError
 from node.chain.port import ChainError
+from node.chain.reference import ReferenceFailed, ReferenceRefused, ReferenceScript, profile_line
 from node.config import ConfigError, Settings, load_settings
 from node.db import migrate
 from node.db.engine import make_engine
@@ -31,10 +32,12 @@ app = typer.Typer(help="paynode: a Masumi-compatible payment node for AI agents 
 db_app = typer.Typer(help="The node's database.")
 keys_app = typer.Typer(help="API keys.")
 registry_app = typer.Typer(help="The on-chain agent registry, read from the chain.")
+escrow_app = typer.Typer(help="The escrow contract: its reference script.")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(sync_app, name="sync")
 app.add_typer(registry_app, name="registry")
+app.add_typer(escrow_app, name="escrow")
 
 console = Console(stderr=True)
 
@@ -351,6 +354,64 @@ def registry_audit(
         )
     if differences:
         raise typer.Exit(1)
+
+
+@escrow_app.command("deploy-reference-script")
+def escrow_deploy_reference_script(
+    holder: Annotated[
+        str,
+        typer.Option(
+            "--holder",
+            help="Address to hold the output carrying the escrow script (of this network; not "
+            "one of this node's hot wallets)",
+        ),
+    ],
+    wallet: Annotated[
+        str | None,
+        typer.Option("--wallet", help="Hot wallet id that pays (default: the first Selling one)"),
+    ] = None,
+    network: NetworkOption = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds to wait for the chain to show it")
+    ] = 300.0,
+) -> None:
+    """Put the network's escrow script in an output at --holder, so escrow spends reference it
+    instead of carrying its bytes (lower fees); print the output and the profile line to set.
+    Exit status 0 when it is there (deployed now or before), 1 when refused or failed."""
+    from node.chain.network import NetworkResolutionError
+    from node.wallets.reference import deploy_escrow_reference_script
+
+    settings = _settings(network=network)
+    runtime = _open(settings)
+    try:
+        with console.status("escrow reference script: checking the holder") as status:
+            deployed = deploy_escrow_reference_script(
+                runtime, holder, wallet_id=wallet, timeout_s=timeout,
+                progress=lambda text: status.update(f"escrow reference script: {text}"),
+            )  # fmt: skip
+    except (ReferenceRefused, ReferenceFailed) as error:
+        console.print(f"[red]paynode: {error}[/red]")
+        raise typer.Exit(1) from error
+    except (ContractError, NetworkResolutionError, ChainError) as error:
+        console.print(f"[red]paynode: the escrow script cannot be read: {error}[/red]")
+        raise typer.Exit(1) from error
+    _print_reference(runtime, deployed)
+
+
+def _print_reference(runtime: Runtime, deployed: ReferenceScript) -> None:
+    how = "there already" if deployed.already_there else f"deployed by {deployed.tx_hash}"
+    typer.echo(f"escrow reference script: {deployed.output_reference} ({how})")
+    where = profile_line(runtime.network, deployed.holder, runtime.settings.config_dir)
+    if where.already_set:
+        typer.echo(f"{where.path} names this holder already: escrow spends reference it.")
+    elif where.own_config_dir:
+        typer.echo(f"Set it in {where.path}, under [escrow], and restart the node:")
+    else:
+        typer.echo(
+            f"Copy {where.path} into a directory of your own, point PAYNODE_CONFIG_DIR at it, "
+            "and set under [escrow] (then restart the node):"
+        )
+    typer.echo(where.line)
 
 
 if __name__ == "__main__":

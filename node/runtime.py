@@ -49,7 +49,8 @@ class Runtime:
     def escrow(self) -> EscrowContract:
         """The network's escrow contract: ours applied, or the deployed one fetched by hash,
         once per runtime; spent by reference when the profile's reference address holds an
-        output carrying it (node.chain.reference.ensure_reference_script deploys one on the
+        output carrying it (`paynode escrow deploy-reference-script`, node.wallets.reference,
+        deploys one on any network; node.chain.network.deploy_devnet_reference_script on the
         devnet)."""
         if self.chain is None:
             raise ContractError("this node has no chain")

@@ -124,12 +124,19 @@ def find_reference_output(chain: BlockfrostChain, holder: str, script_hash: str)
 
 
 def deploy_reference_script(
-    context: PortChainContext, payer: Actor, script: PlutusV3Script, holder: Address
+    context: PortChainContext,
+    payer: Actor,
+    script: PlutusV3Script,
+    holder: Address,
+    *,
+    ttl: int | None = None,
 ) -> BuiltTx:
     """An output at `holder` carrying the script, so spends reference it instead of paying for
-    its bytes in every transaction."""
+    its bytes in every transaction. `ttl` (a slot) lets a wallet's journal settle it as Expired
+    when it never lands."""
     builder = TransactionBuilder(context)
     builder.add_input_address(payer.address)
+    builder.ttl = ttl
     builder.add_output(TransactionOutput(holder, REFERENCE_SCRIPT_LOVELACE, script=script))
     tx = builder.build_and_sign([payer.signing_key], change_address=payer.address)
     spent = tuple(

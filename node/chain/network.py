@@ -85,11 +85,17 @@ def resolve_profile(
 
 
 def deploy_devnet_reference_script(
-    profile: NetworkProfile, chain: BlockfrostChain, blockfrost_url: str, wait_s: float = 30.0
+    profile: NetworkProfile,
+    chain: BlockfrostChain,
+    blockfrost_url: str,
+    wait_s: float = 30.0,
+    make_block: Callable[[], object] | None = None,
 ) -> UTxO:
     """On the devnet: the output carrying our escrow script at the profile's reference address,
     deployed once by the devnet's public reference holder (devnet/admins.py), funded from the
-    devnet's faucet. An existing one is returned as it is."""
+    devnet's faucet. An existing one is returned as it is. A devnet that makes blocks only when
+    asked (tests) gets them from `make_block`, after the faucet and after the deploy; a realtime
+    one is waited for."""
     from devnet.admins import reference_holder_signing_key  # the devnet's keys, devnet only
 
     holder = profile.escrow.reference_address
@@ -105,11 +111,15 @@ def deploy_devnet_reference_script(
     faucet = devnet_base_url(blockfrost_url) + "/devnet/faucet"
     funding = {"address": holder, "lovelace": REFERENCE_SCRIPT_LOVELACE + 5_000_000}
     httpx.post(faucet, json=funding, timeout=60).raise_for_status()
+    if make_block is not None:
+        make_block()
     _wait(lambda: chain.utxos_at(holder), wait_s)
     built = deploy_reference_script(
         PortChainContext(chain, profile.network_id), payer, script, payer.address
     )
     chain.submit(built.cbor)
+    if make_block is not None:
+        make_block()
     return _wait(lambda: find_reference_output(chain, holder, script_hash), wait_s)
 
 

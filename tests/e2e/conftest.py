@@ -6,7 +6,9 @@ Each node has its own database on the backend of the run (both SQLite, or both P
 Nothing runs in the background: `tick()` runs every node.workers.STEPS step of both nodes, one
 poll of each agent kit, then forges a block; `advance_past(deadline)` moves the devnet's clock.
 The devnet, the nodes and the agents are shared by the module; each test makes its own jobs and
-drives them to an end state, so a later test's clock moves leave them be."""
+drives them to an end state, so a later test's clock moves leave them be. The escrow's reference
+script is deployed at the devnet profile's reference address first, so both nodes spend the
+escrow by reference, as a node whose operator ran `paynode escrow deploy-reference-script`."""
 
 from __future__ import annotations
 
@@ -21,13 +23,14 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from pycardano import Address, Network, PaymentSigningKey
+from pycardano import Address, Network, PaymentSigningKey, Transaction, UTxO
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from contracts.datums import EscrowDatum
 from devnet.server import DevnetServer
 from node.chain.builders import Actor
+from node.chain.network import deploy_devnet_reference_script
 from node.chain.port import TxIo, TxUtxos
 from node.client import BuyerQuote, Payment, PaynodeClient, Purchase
 from node.crypto import SecretBox
@@ -122,6 +125,7 @@ class E2E:
     buyer_address: str  # the buyer node's Purchasing wallet
     fee_address: str
     escrow_address: str
+    escrow_reference: UTxO  # the output carrying the escrow script, which both nodes reference
     _tx_cache: dict[str, TxUtxos] = field(default_factory=dict)
 
     # --- the devnet ---
@@ -227,6 +231,11 @@ class E2E:
             self._tx_cache[tx_hash] = self.seller.runtime.chain.transaction_utxos(tx_hash)
         return self._tx_cache[tx_hash]
 
+    def signed(self, tx_hash: str) -> Transaction:
+        """The transaction as the chain has it (its CBOR: body and witness set)."""
+        assert self.seller.runtime.chain is not None
+        return Transaction.from_cbor(self.seller.runtime.chain.transaction_cbor(tx_hash))
+
     def carries(self, io: TxIo, identifier: str) -> bool:
         if io.address != self.escrow_address or io.inline_datum is None or io.reference:
             return False
@@ -283,6 +292,24 @@ def _side(
     client = stack.enter_context(PaynodeClient(live.url, token))
     http = stack.enter_context(live.client(token))
     return Side(name, live, client, http)
+
+
+def _deploy_reference_script(seller: Side, buyer: Side, http: httpx.Client) -> UTxO:
+    """The escrow's reference script at the devnet profile's reference address, its blocks
+    forged here (the devnet makes none by itself); both nodes' escrow resolves to it."""
+    chain = seller.runtime.chain
+    assert chain is not None
+
+    def block() -> None:
+        http.post("/devnet/blocks", json={"count": 1}).raise_for_status()
+
+    reference = deploy_devnet_reference_script(
+        seller.runtime.network, chain, seller.runtime.blockfrost_url, make_block=block
+    )
+    for side in (seller, buyer):
+        found = side.runtime.escrow.reference
+        assert found is not None and found.input == reference.input, side.name
+    return reference
 
 
 def _kit(
@@ -345,6 +372,7 @@ def e2e(
         http = stack.enter_context(api_client(devnet.url))
         seller = _side("seller", stack, backend, secret_box, devnet, tmp_path_factory)
         buyer = _side("buyer", stack, backend, secret_box, devnet, tmp_path_factory)
+        reference = _deploy_reference_script(seller, buyer, http)
         usdm = seller.runtime.network.stablecoin.unit
         escrow = seller.runtime.network.escrow
         assert usdm is not None and escrow.address is not None and escrow.fee_address is not None
@@ -368,6 +396,7 @@ def e2e(
             devnet=devnet, http=http, seller=seller, buyer=buyer, kits=kits, agents=agents,
             runs=runs, usdm=usdm, seller_address="", buyer_address="",
             fee_address=escrow.fee_address, escrow_address=escrow.address,
+            escrow_reference=reference,
         )  # fmt: skip
         _register(world, agent_url)
         purchasing = buyer.client.add_wallet("Purchasing")

@@ -108,6 +108,18 @@ def test_happy_path_fixed(e2e: E2E) -> None:
     row = world.seller.mirror(identifier)
     assert row.withdrawn_seller == {world.usdm: FIXED_PRICE - fee}
     assert row.protocol_fee.get(world.usdm) == fee
+    for spend in row.tx_hashes[1:]:  # the seller node's SubmitResult and Withdraw
+        referenced_not_carried(world, spend)
+
+
+def referenced_not_carried(world: E2E, tx_hash: str) -> None:
+    """The escrow spend references the deployed script and carries no Plutus script itself."""
+    tx = world.signed(tx_hash)
+    assert world.escrow_reference.input in (tx.transaction_body.reference_inputs or []), tx_hash
+    witnesses = tx.transaction_witness_set
+    assert witnesses.redeemer, tx_hash  # a script spend indeed
+    scripts = (witnesses.plutus_v1_script, witnesses.plutus_v2_script, witnesses.plutus_v3_script)
+    assert not any(scripts), tx_hash
 
 
 # --- helpers of the later paths ---------------------------------------------------------------
