@@ -3,7 +3,8 @@
 Conventions (masumi-protocol.md §8): validity windows around "now" clipped by the action's
 deadlines and cooldowns, new cooldowns written as upper bound + cooldown + a 10-minute buffer,
 the acting wallet as required signer and collateral, the escrow script inline or by reference,
-and metadata 674 `{"msg": ["Masumi", <type>, <request id>]}` on every transaction.
+and metadata 674 `{"msg": ["Masumi", <type>]}` on every transaction, as Masumi's node writes it
+(the request ids are in the datums; 66 bytes each in the metadata would cost fees for nothing).
 """
 
 from __future__ import annotations
@@ -107,9 +108,9 @@ class BuiltTx:
         return int(self.tx.transaction_body.fee)
 
 
-def message_metadata(kind: str, request_ids: Sequence[str]) -> AuxiliaryData:
-    """CIP-20 message: every string at most 64 bytes; a request id is 64 hex characters."""
-    return AuxiliaryData(AlonzoMetadata(Metadata({674: {"msg": ["Masumi", kind, *request_ids]}})))
+def message_metadata(kind: str) -> AuxiliaryData:
+    """CIP-20 message, Masumi's: `["Masumi", <type>]`."""
+    return AuxiliaryData(AlonzoMetadata(Metadata({674: {"msg": ["Masumi", kind]}})))
 
 
 class EscrowBuilders:
@@ -155,10 +156,10 @@ class EscrowBuilders:
 
     # building -------------------------------------------------------------------------------
 
-    def _builder(self, actor: Actor, kind: str, request_ids: Sequence[str]) -> TransactionBuilder:
+    def _builder(self, actor: Actor, kind: str) -> TransactionBuilder:
         builder = TransactionBuilder(self.context)
         builder.add_input_address(actor.address)
-        builder.auxiliary_data = message_metadata(kind, request_ids)
+        builder.auxiliary_data = message_metadata(kind)
         builder.required_signers = [actor.key_hash]
         return builder
 
@@ -225,7 +226,7 @@ class EscrowBuilders:
         if not purchases:
             raise BuildError("nothing to lock")
         request_ids = [purchase.request_id for purchase in purchases]
-        builder = self._builder(buyer, "PaymentBatched", request_ids)
+        builder = self._builder(buyer, "PaymentBatched")
         earliest_pay_by = min(purchase.datum.pay_by_time for purchase in purchases)
         builder.validity_start, builder.ttl = self._window(before_ms=earliest_pay_by)
         for purchase in purchases:
@@ -316,7 +317,7 @@ class EscrowBuilders:
         self._require_state(old, {State.FUNDS_LOCKED, State.REFUND_REQUESTED})
         if old.result:
             raise BuildError("a result was submitted: the refund goes through a dispute")
-        builder = self._builder(buyer, "CollectRefund", [request_id])
+        builder = self._builder(buyer, "CollectRefund")
         builder.validity_start, builder.ttl = self._window(not_before_ms=old.submit_result_time)
         self._spend_escrow(builder, escrow, Action.WITHDRAW_REFUND, ex_units)
         builder.add_output(TransactionOutput(buyer.address, escrow.output.amount))
@@ -398,7 +399,7 @@ class EscrowBuilders:
         tagged outputs; `returned_to_buyer` (metered settlement) rides in the buyer's output."""
         old = datum_of(escrow)
         self._require_state(old, {State.RESULT_SUBMITTED})
-        builder = self._builder(seller, "CollectCompleted", [request_id])
+        builder = self._builder(seller, "CollectCompleted")
         builder.validity_start, builder.ttl = self._window(not_before_ms=old.unlock_time)
         self._spend_escrow(builder, escrow, Action.WITHDRAW, ex_units)
         tag = OutputReference.of(escrow.input)
@@ -444,7 +445,7 @@ class EscrowBuilders:
         old = datum_of(escrow)
         self._require_state(old, {State.DISPUTED})
         payer = admins[0]
-        builder = self._builder(payer, "CollectDisputed", [request_id])
+        builder = self._builder(payer, "CollectDisputed")
         builder.required_signers = [admin.key_hash for admin in admins]
         builder.validity_start, builder.ttl = self._window(
             not_before_ms=old.external_dispute_unlock_time
@@ -472,7 +473,7 @@ class EscrowBuilders:
         request_id: str,
         ex_units: ExecutionUnits | None = None,
     ) -> BuiltTx:
-        builder = self._builder(actor, kind, [request_id])
+        builder = self._builder(actor, kind)
         builder.validity_start, builder.ttl = window
         self._spend_escrow(builder, escrow, action, ex_units)
         self._continue(builder, escrow, new_datum)

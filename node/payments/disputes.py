@@ -32,7 +32,6 @@ from node.chain.builders import (
     BuiltTx,
     EscrowBuilders,
     datum_of,
-    message_metadata,
 )
 from node.chain.context import PortChainContext
 from node.chain.port import ChainError
@@ -188,7 +187,7 @@ def _unsigned(
     old = datum_of(utxo)
     if old.current_state.name != "DISPUTED":
         raise BuildError("the escrow is not Disputed")
-    builder: TransactionBuilder = builders._builder(payer, "CollectDisputed", [row.request_id])
+    builder: TransactionBuilder = builders._builder(payer, "CollectDisputed")
     builder.required_signers = [
         payer.key_hash,
         *(VerificationKeyHash(bytes.fromhex(s)) for s in signers),
@@ -202,7 +201,6 @@ def _unsigned(
                            (old.seller.to_address(network), to_seller)):  # fmt: skip
         if value.coin or value.multi_asset:
             builder.add_output(TransactionOutput(address, value))
-    builder.auxiliary_data = message_metadata("CollectDisputed", [row.request_id])
     tx = builder.build_and_sign([payer.signing_key], change_address=payer.address)
     return BuiltTx(tx, "CollectDisputed", (row.request_id,))
 
