@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy import Engine
@@ -19,6 +21,29 @@ from node.chain.network import resolve_profile
 from node.clock import now_ms
 from node.config import NetworkProfile, Settings
 from node.crypto import SecretBox
+
+T = TypeVar("T")
+
+
+class RecentReads:
+    """Chain answers kept for a short while per key, so a burst of requests that each need the
+    same fact (an agent's holder and pricing) asks Blockfrost once. Failures are not kept."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, tuple[int, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str, max_age_ms: int, read: Callable[[], T]) -> T:
+        now = time.monotonic_ns() // 1_000_000
+        with self._lock:
+            kept = self._kept.get(key)
+        if kept is not None and now - kept[0] < max_age_ms:
+            found: T = kept[1]
+            return found
+        value = read()
+        with self._lock:
+            self._kept[key] = (now, value)
+        return value
 
 
 @dataclass(frozen=True)
@@ -62,6 +87,10 @@ class Runtime:
         """Now, in POSIX ms, as the chain counts it: the devnet's ledger clock on the devnet
         (which tests and the demo move forward), the wall clock elsewhere."""
         return chain_clock(self.profile.name, self.blockfrost_url)
+
+    @cached_property
+    def recent(self) -> RecentReads:
+        return RecentReads()
 
     @property
     def blockfrost_url(self) -> str:

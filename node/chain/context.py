@@ -29,12 +29,15 @@ from node.chain.port import ChainPort
 
 
 class PortChainContext(ChainContext):  # type: ignore[misc]  # pycardano is untyped
-    def __init__(self, port: ChainPort, network_id: int) -> None:
+    def __init__(self, port: ChainPort, network_id: int, *, one_build: bool = False) -> None:
         self.port = port
         self._network = Network.MAINNET if network_id == 1 else Network.TESTNET
         self.excluded: set[tuple[bytes, int]] = set()
         self.pending: dict[tuple[bytes, int], UTxO] = {}
         self._on_chain: set[tuple[bytes, int]] = set()  # references the chain has shown
+        # `one_build`: coin selection, collateral and change of one build all ask for the
+        # payer's UTxOs; one answer per address saves requests, and they must agree anyway.
+        self._utxos_at: dict[str, list[UTxO]] | None = {} if one_build else None
 
     @property
     def protocol_param(self) -> ProtocolParameters:
@@ -82,11 +85,14 @@ class PortChainContext(ChainContext):  # type: ignore[misc]  # pycardano is unty
 
     def confirmed_utxos(self, address: Address | str) -> list[UTxO]:
         """What the chain shows at the address, less what our pending transactions spend."""
-        found = [
-            utxo
-            for utxo in self.port.utxos_at(str(address))
-            if _reference(utxo) not in self.excluded
-        ]
+        key = str(address)
+        if self._utxos_at is None:
+            shown = self.port.utxos_at(key)
+        elif key in self._utxos_at:
+            shown = self._utxos_at[key]
+        else:
+            shown = self._utxos_at[key] = self.port.utxos_at(key)
+        found = [utxo for utxo in shown if _reference(utxo) not in self.excluded]
         self._on_chain.update(_reference(utxo) for utxo in found)
         return found
 

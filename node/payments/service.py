@@ -92,6 +92,11 @@ def payment_times(request: PaymentCreate, now: int) -> PaymentTimes:
     return PaymentTimes(pay_by, submit, unlock, dispute)
 
 
+# How old the chain's word on our own agent may be when a payment is created: the buyer checks
+# the holder and pricing against the chain itself, so a stale answer cannot cheat it.
+AGENT_MAX_AGE_MS = 30_000
+
+
 @dataclass(frozen=True)
 class AgentFacts:
     agent: OnchainAgent
@@ -109,7 +114,10 @@ def agent_facts(session: Session, runtime: Runtime, agent_identifier: str) -> Ag
     if runtime.chain is None:
         raise ApiError(503, "this node has no chain", code="no_chain")
     try:
-        agent = read_agent(runtime.chain, agent_identifier.lower())
+        unit, chain = agent_identifier.lower(), runtime.chain
+        agent = runtime.recent.get(
+            f"agent:{unit}", AGENT_MAX_AGE_MS, lambda: read_agent(chain, unit)
+        )
     except ChainNotFound as error:
         raise field_error(field, "no such agent on chain") from error
     except (ChainError, ValueError) as error:

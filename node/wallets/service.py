@@ -434,7 +434,7 @@ def spend_from_wallet(
         journal = WalletJournal(engine, wallet_id)
         settle_overdue(chain, journal)
         pending = pending_spends(engine, wallet_id)
-        context = PortChainContext(chain, network_id)
+        context = PortChainContext(chain, network_id, one_build=True)
         context.excluded = pending.spent
         context.pending = pending.outputs
         built = build(context)
