@@ -174,6 +174,9 @@ class Settings(BaseSettings):
     blockfrost_url: str | None = None
     wallet_lock_timeout_s: int = Field(default=300, gt=0)
     worker_interval_ms: int = Field(default=2000, ge=0)  # background jobs; 0 runs none
+    # a Purchasing wallet's lock waits up to this long after its oldest ready purchase for others
+    # to share the transaction (up to 10; its fee is split between them); 0 locks at once
+    lock_gather_ms: int = Field(default=2000, ge=0)
     # WALLET_LOW_BALANCE: a hot wallet holding less lovelace than this (0: never checked),
     # its balance read at most once per interval
     wallet_low_balance_lovelace: int = Field(default=10_000_000, ge=0)

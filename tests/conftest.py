@@ -125,6 +125,7 @@ def settings_for(database_url: str, data_dir: Path, **overrides: object) -> Sett
         "database_url": database_url,
         "data_dir": data_dir,
         "encryption_key": TEST_ENCRYPTION_KEY,
+        "lock_gather_ms": 0,  # tests lock what is ready at once; test_lock_gathering gathers
     }
     values.update(overrides)
     return Settings.model_validate(values)

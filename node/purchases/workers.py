@@ -238,6 +238,14 @@ def _claim_locks(session: Session, network: str, wallet_id: str, now: int) -> li
     return list(session.exec(query))
 
 
+def _batch_ready(rows: Sequence[Purchase], gather_ms: int, chain_now: int) -> bool:
+    """Lock now: the batch is full, its oldest purchase has waited `gather_ms` (wall clock: the
+    gathering is the node's own pace), or waiting longer could miss a pay-by time."""
+    if len(rows) >= BATCH_SIZE or now_ms() - min(row.updated_at for row in rows) >= gather_ms:
+        return True
+    return min(row.pay_by_time for row in rows) <= chain_now + LOCK_MARGIN_MS + gather_ms
+
+
 def lock_request(purchase: Purchase, buyer_address: str) -> LockRequest:
     """The escrow output of one purchase: the datum the seller signed, the funds we confirmed."""
     identifier = decode_blockchain_identifier(purchase.blockchain_identifier)
@@ -265,9 +273,11 @@ def lock_request(purchase: Purchase, buyer_address: str) -> LockRequest:
 
 def _lock_batch(runtime: Runtime, wallet_id: str, clock: Clock) -> int:
     with Session(runtime.engine, expire_on_commit=False) as session:
-        rows = _claim_locks(session, runtime.network.name, wallet_id, clock())
+        chain_now = clock()
+        rows = _claim_locks(session, runtime.network.name, wallet_id, chain_now)
         wallet = session.get(HotWallet, wallet_id)
-        if not rows or wallet is None:
+        gather_ms = runtime.settings.lock_gather_ms
+        if not rows or wallet is None or not _batch_ready(rows, gather_ms, chain_now):
             return 0
         ids = [row.id for row in rows]
         try:

@@ -4,6 +4,10 @@ the submit-result time; and an unpaid request timing out."""
 
 from __future__ import annotations
 
+import dataclasses
+import time
+from types import SimpleNamespace
+
 import httpx
 from pycardano import Address
 
@@ -14,6 +18,8 @@ from node.sync.decode import raw_bytes
 from node.sync.models import Validity
 from tests.node.purchases.conftest import MINUTE_MS, USDM, BuyerWorld
 from tests.node.purchases.flows import buy, refund_call, resolve, state_of
+
+HOUR_MS = 60 * MINUTE_MS
 
 
 def usdm_at(world: BuyerWorld, address: str) -> int:
@@ -161,3 +167,26 @@ def test_an_unpaid_purchase_times_out_and_nothing_is_locked(
               "updatedAt": data["updatedAt"], "retryPreviousAction": True},
     )  # fmt: skip
     assert recovered.status_code == 409  # the pay-by time has passed: no retry
+
+
+def test_a_lock_waits_for_others_to_share_its_transaction(
+    world: BuyerWorld, admin: httpx.Client, pay: httpx.Client
+) -> None:
+    """With lock_gather_ms, a lone ready purchase waits that long for others before its wallet
+    locks; a full batch or a near pay-by time locks at once."""
+    world.purchasing_wallet(admin)
+    settings = world.runtime.settings.model_copy(update={"lock_gather_ms": 400})
+    gathering = dataclasses.replace(world.runtime, settings=settings)
+    buy(pay, world, "fixed")
+    assert workers.lock_purchases(gathering, clock=world.now) == 0  # waits for company
+    buy(pay, world, "dynamic")
+    time.sleep(0.45)
+    assert workers.lock_purchases(gathering, clock=world.now) == 2  # the oldest waited enough
+    assert len({p.intended_tx_hash for p in world.purchases()}) == 1
+
+    now, wall = world.now(), int(time.time() * 1000)
+    waiting = SimpleNamespace(updated_at=wall, pay_by_time=now + HOUR_MS)
+    assert not workers._batch_ready([waiting], 60_000, now)
+    assert workers._batch_ready([waiting] * workers.BATCH_SIZE, 60_000, now)
+    urgent = SimpleNamespace(updated_at=wall, pay_by_time=now + workers.LOCK_MARGIN_MS + 1)
+    assert workers._batch_ready([waiting, urgent], 60_000, now)
