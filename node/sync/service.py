@@ -6,7 +6,9 @@ Per synced transaction it asks Blockfrost once: /txs/{hash}/cbor (fee, validity,
 with their datums, redeemers, signers). What a spent escrow output held comes from sync_output,
 recorded when the transaction that made it was synced; only a WithdrawDisputed, which pays each
 party its net gain, also asks /txs/{hash}/utxos for the parties' own inputs. Block height and time
-come with the address history; each run also asks for the tip and checks the checkpoint's block.
+come with the address history; each run also asks for the tip (and stops there when it already
+read all history under that tip). A rollback shows as the checkpoint's transaction no longer at
+its position, height and block time in the history.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from sqlmodel import Session, col, select
 from contracts.datums import EscrowDatum
 from node.billing.ledger import Contribution, apply_change, contribution, settled_amounts
 from node.chain.blockfrost import value_of
-from node.chain.port import AddressTx, ChainNotFound, ChainPort, TxIo, TxUtxos
+from node.chain.port import AddressTx, ChainPort, TxIo, TxUtxos
 from node.clock import now_ms
 from node.config import NetworkProfile
 from node.ids import new_id
@@ -208,28 +210,19 @@ class _Run:
         self._finish(position, tip.height, tip.hash if caught_up else None)
 
     def _check_for_rollback(self, checkpoint: SyncCheckpoint) -> int:
+        """The checkpoint's transaction still at its position, height and block time: nothing the
+        mirror holds was rolled back (a fork that kept every transaction of the address where it
+        was changes no fact of the mirror). Otherwise revert to the last one that is."""
         if checkpoint.position == 0:
             return 0
-        gone_from = self._gone_height(checkpoint)
-        entry = self.entry(checkpoint.position)
-        if gone_from is None and _same(entry, checkpoint.last_tx_hash, checkpoint):
+        if _same(self.entry(checkpoint.position), checkpoint.last_tx_hash, checkpoint):
             return checkpoint.position
-        fork = self._fork_position(gone_from)
+        fork = self._fork_position()
         self.report.rolled_back = revert_after(self.engine, self.target, fork, rollback=True)
         self.pages.clear()
         return fork
 
-    def _gone_height(self, checkpoint: SyncCheckpoint) -> int | None:
-        """The checkpoint's height if its block is no longer on the chain."""
-        if checkpoint.block_hash is None or checkpoint.block_height is None:
-            return None
-        try:
-            block = self.chain.block(checkpoint.block_height)
-        except ChainNotFound:
-            return checkpoint.block_height
-        return None if block.hash == checkpoint.block_hash else checkpoint.block_height
-
-    def _fork_position(self, gone_from: int | None) -> int:
+    def _fork_position(self) -> int:
         """The last recorded transaction still where it was in the history."""
         with Session(self.engine) as session:
             recorded = session.exec(
@@ -243,8 +236,6 @@ class _Run:
                 .limit(FORK_SEARCH_LIMIT)
             ).all()
         for tx in recorded:
-            if gone_from is not None and tx.block_height >= gone_from:
-                continue
             if _same(self.entry(tx.position), tx.tx_hash, tx):
                 return tx.position
         return 0
@@ -254,20 +245,12 @@ class _Run:
         same tip then stops after asking for the tip); None when it stopped at max_txs."""
         with Session(self.engine) as session:
             checkpoint = _checkpoint_row(session, self.target)
-            if checkpoint.block_height is not None and checkpoint.block_hash is None:
-                checkpoint.block_hash = self._block_hash(checkpoint.block_height)
             checkpoint.tip_height, checkpoint.caught_up_tip_hash = tip_height, caught_up_at
             checkpoint.updated_at = now_ms()
             session.add(checkpoint)
             session.commit()
             self.report.position = checkpoint.position
             self.report.checkpoint_height = checkpoint.block_height
-
-    def _block_hash(self, height: int) -> str | None:
-        try:
-            return self.chain.block(height).hash
-        except ChainNotFound:
-            return None
 
 
 def _same(entry: AddressTx | None, tx_hash: str | None, recorded: object) -> bool:
