@@ -7,10 +7,13 @@ import hashlib
 from typing import Any
 
 import httpx
+from pycardano import PaymentSigningKey, Transaction, VerificationKeyWitness
+from pytest_mock import MockerFixture
 from sqlmodel import Session, select
 
+from devnet.admins import admin_signing_keys
 from node.client import Amount, PaynodeClient
-from node.payments import workers
+from node.payments import disputes, workers
 from node.payments.models import PaymentRequest
 from node.payments.service import mirror_of
 from node.payments.workers import unit_value
@@ -144,3 +147,60 @@ def test_metered_job_returns_the_unused_reserve_in_the_collection(
     done = resolve(pay, payment)
     assert done["onChainState"] == "Withdrawn", done
     assert usdm_at(world, str(BUYER.address)) - buyer_before == reserve - charge
+
+
+def test_admins_who_sign_elsewhere_get_the_transaction_and_send_back_their_witnesses(
+    world: SellerWorld,
+    pay: httpx.Client,
+    admin: httpx.Client,
+    session: Session,
+    mocker: MockerFixture,
+) -> None:
+    """Off the devnet the node holds no admin key: resolve-dispute answers the transaction, signed
+    by the paying wallet only, with the admins as required signers; the admins sign its body
+    where they keep their keys and submit their witnesses."""
+    mocker.patch.object(disputes, "_admin_keys", return_value=[])  # the node holds none
+    payment = data(
+        pay.post("/api/v1/payment", json=payment_body(world, "Fixed", "0606060606060606"))
+    )
+    lock(world, payment, unit_value(world.usdm, 2 * USDM))
+    world.tick()
+    _submitted(world, pay, payment)
+    _refund_requested(world, session, payment)
+    world.tick()
+    world.advance(int(payment["externalDisputeUnlockTime"]) - world.now() + MINUTE_MS)
+    body = {
+        **_ref(payment),
+        "sellerAmounts": [{"amount": str(USDM), "unit": world.usdm}],
+        "buyerAmounts": [{"amount": str(USDM), "unit": world.usdm}],
+    }
+    answered = data(admin.post("/api/v1/payment/resolve-dispute", json=body))
+    assert answered["status"] == "AwaitingAdminSignatures" and answered["txCbor"]
+    tx = Transaction.from_cbor(bytes.fromhex(answered["txCbor"]))
+    required = {bytes(h.payload).hex() for h in tx.transaction_body.required_signers}
+    assert set(answered["requiredSigners"]) <= required
+    keys = [k for k in admin_signing_keys() if _hash(k) in answered["requiredSigners"]]
+    assert len(keys) == answered["requiredSignatures"] == 2
+    body_hash = tx.transaction_body.hash()
+    witnesses = [
+        VerificationKeyWitness(k.to_verification_key(), k.sign(body_hash)).to_cbor_hex()
+        for k in keys
+    ]
+    bad = admin.post(
+        "/api/v1/payment/resolve-dispute/submit",
+        json={"network": "Devnet", "txCbor": answered["txCbor"], "witnesses": witnesses[:1]},
+    )
+    assert bad.status_code == 409  # one admin short: the ledger refuses it
+    sent = admin.post(
+        "/api/v1/payment/resolve-dispute/submit",
+        json={"network": "Devnet", "txCbor": answered["txCbor"], "witnesses": witnesses},
+    )
+    assert data(sent)["txHash"] == answered["txHash"]
+    world.blocks()
+    world.tick()
+    shown = resolve(pay, payment)
+    assert shown["onChainState"] == "DisputedWithdrawn"
+
+
+def _hash(key: PaymentSigningKey) -> str:
+    return str(key.to_verification_key().hash().payload.hex())
