@@ -16,8 +16,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/paynode up
 
+# Test modules run in parallel (pytest-xdist, one module per worker at a time: module-scoped devnets
+# stay whole); most of a test's time is spent waiting on a devnet or a subprocess, not on a core.
+TEST_WORKERS ?= 3
 test: $(STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
