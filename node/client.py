@@ -616,12 +616,7 @@ class PaynodeClient:
     ) -> PaymentPage:
         """Payments changed since `last_update` (POSIX ms or ISO 8601), oldest change first;
         the next page: the last row's `updated_at` and `id` (as `cursor_id`)."""
-        params = {
-            "network": self.network,
-            "lastUpdate": str(last_update),
-            "cursorId": cursor_id,
-            "limit": limit,
-        }
+        params = self._diff(last_update, cursor_id, limit)
         return self._get(PaymentPage, f"{API}/payment/diff", params=params)
 
     def resolve_payment(self, blockchain_identifier: str, include_history: bool = False) -> Payment:
@@ -755,13 +750,16 @@ class PaynodeClient:
     ) -> PurchasePage:
         """Purchases changed since `last_update` (POSIX ms or ISO 8601), oldest change first;
         the next page: the last row's `updated_at` and `id` (as `cursor_id`)."""
-        params = {
+        params = self._diff(last_update, cursor_id, limit)
+        return self._get(PurchasePage, f"{API}/purchase/diff", params=params)
+
+    def _diff(self, last_update: int | str, cursor_id: str | None, limit: int) -> dict[str, Any]:
+        return {
             "network": self.network,
             "lastUpdate": str(last_update),
             "cursorId": cursor_id,
             "limit": limit,
         }
-        return self._get(PurchasePage, f"{API}/purchase/diff", params=params)
 
     def resolve_purchase(
         self, blockchain_identifier: str, include_history: bool = False

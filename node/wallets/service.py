@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import cbor2
 from pycardano import Address, TransactionInput, TransactionOutput, UTxO
-from sqlalchemy import Engine, and_, or_, update
+from sqlalchemy import ColumnElement, Engine, and_, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -318,22 +318,25 @@ class WalletJournal:
             ]
 
 
+def _maybe_unseen() -> ColumnElement[bool]:
+    """A transaction the chain (or Blockfrost's UTxO index, which lags) may not show yet:
+    unresolved, or confirmed moments ago."""
+    return or_(
+        col(WalletTransaction.status).in_(UNRESOLVED),
+        and_(
+            col(WalletTransaction.status) == TxStatus.CONFIRMED,
+            col(WalletTransaction.updated_at) >= now_ms() - RECENTLY_CONFIRMED_MS,
+        ),
+    )
+
+
 def pending_inputs(engine: Engine, wallet_id: str) -> set[tuple[bytes, int]]:
     """Inputs spent by this wallet's transactions that the chain may not show as spent yet."""
-    recent = now_ms() - RECENTLY_CONFIRMED_MS
     with Session(engine) as session:
         rows = session.exec(
             select(WalletTransaction.spent_inputs)
             .where(WalletTransaction.wallet_id == wallet_id)
-            .where(
-                or_(
-                    col(WalletTransaction.status).in_(UNRESOLVED),
-                    and_(
-                        col(WalletTransaction.status) == TxStatus.CONFIRMED,
-                        col(WalletTransaction.updated_at) >= recent,
-                    ),
-                )
-            )
+            .where(_maybe_unseen())
         )
         spent = [reference for inputs in rows for reference in inputs]
     return {(bytes.fromhex(ref[:64]), int(ref[65:])) for ref in spent}
@@ -350,7 +353,6 @@ class PendingSpends:
 
 
 def pending_spends(engine: Engine, wallet_id: str) -> PendingSpends:
-    recent = now_ms() - RECENTLY_CONFIRMED_MS
     with Session(engine) as session:
         wallet = session.get(HotWallet, wallet_id)
         rows = session.exec(
@@ -360,15 +362,7 @@ def pending_spends(engine: Engine, wallet_id: str) -> PendingSpends:
                 WalletTransaction.signed_cbor,
             )
             .where(WalletTransaction.wallet_id == wallet_id)
-            .where(
-                or_(
-                    col(WalletTransaction.status).in_(UNRESOLVED),
-                    and_(
-                        col(WalletTransaction.status) == TxStatus.CONFIRMED,
-                        col(WalletTransaction.updated_at) >= recent,
-                    ),
-                )
-            )
+            .where(_maybe_unseen())
         ).all()
     spent = {(bytes.fromhex(ref[:64]), int(ref[65:])) for _, inputs, _ in rows for ref in inputs}
     outputs: dict[tuple[bytes, int], UTxO] = {}
