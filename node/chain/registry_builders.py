@@ -35,7 +35,7 @@ from pycardano import (
 )
 
 from contracts.datums import BurnAction, MintAction
-from node.chain.builders import WINDOW_MS, Actor, BuildError, BuiltTx
+from node.chain.builders import WINDOW_MS, Actor, BuildError, BuiltTx, script_builder
 from node.chain.context import PortChainContext
 from node.clock import now_ms
 from node.config import SlotConfig
@@ -94,7 +94,7 @@ class RegistryBuilders:
     # building -------------------------------------------------------------------------------
 
     def _builder(self, owner: Actor, message: dict[int, Any]) -> TransactionBuilder:
-        builder = TransactionBuilder(self.context)
+        builder = script_builder(self.context)
         builder.add_input_address(owner.address)
         builder.auxiliary_data = AuxiliaryData(AlonzoMetadata(Metadata(message)))
         builder.required_signers = [owner.key_hash]
