@@ -4,11 +4,12 @@ the rules the contract needs checked from the decoded transaction."""
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterator
 
 import httpx
 import pytest
-from pycardano import Transaction, TransactionInput, Value
+from pycardano import Transaction, TransactionBuilder, TransactionInput, Value
 
 from contracts.datums import EscrowDatum, OutputReference, State
 from devnet.server import DevnetServer
@@ -208,3 +209,12 @@ def test_a_script_spend_takes_its_collateral_from_an_ada_only_utxo(escrow: Escro
     collateral = list(built.tx.transaction_body.collateral)
     assert collateral and all(not held[txin].amount.multi_asset for txin in collateral)
     escrow.submit(built)
+
+
+def test_pycardano_build_failures_do_not_dump_the_builder_into_the_log(
+    escrow: Escrow, caplog: pytest.LogCaptureFixture
+) -> None:
+    builder = TransactionBuilder(escrow.builders.context)
+    with caplog.at_level(logging.DEBUG), pytest.raises(Exception):  # noqa: B017  (pycardano's own)
+        builder.build(change_address=BUYER.address)  # no inputs: pycardano refuses
+    assert not [record for record in caplog.records if record.name == "PyCardano"]
