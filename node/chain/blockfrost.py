@@ -198,7 +198,10 @@ class BlockfrostChain:
 
     def tip(self) -> Tip:
         block = self._get("/blocks/latest", "/blocks/latest")
-        return Tip(block["hash"], block["height"], block["slot"], block["time"] * 1000)
+        return Tip(
+            block["hash"], block["height"], block["slot"], block["time"] * 1000,
+            block.get("previous_block"), block.get("tx_count"),
+        )  # fmt: skip
 
     def block(self, hash_or_height: str | int) -> BlockInfo:
         block = self._get("/blocks/{hash_or_number}", f"/blocks/{hash_or_height}")

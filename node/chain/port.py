@@ -40,6 +40,8 @@ class Tip:
     height: int
     slot: int
     time_ms: int
+    previous_hash: str | None = None
+    tx_count: int | None = None  # transactions in the tip's block
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,7 @@ class SyncCheckpoint(SQLModel, table=True):
     block_time_ms: int | None = Field(default=None, sa_type=BigInteger)
     tip_height: int | None = Field(default=None, sa_type=BigInteger)  # at the last run
     caught_up_tip_hash: str | None = Field(default=None, max_length=64)  # read all history under it
+    caught_up_drained: bool = False  # ... and no transaction of the history waited confirmations
     txs_synced: int = Field(default=0, sa_type=BigInteger)
     rollbacks: int = Field(default=0, sa_type=BigInteger)
     # False on checkpoints from before sync_output existed: the next run rescans from the start

@@ -25,7 +25,7 @@ from sqlmodel import Session, col, select
 from contracts.datums import EscrowDatum
 from node.billing.ledger import Contribution, apply_change, contribution, settled_amounts
 from node.chain.blockfrost import value_of
-from node.chain.port import AddressTx, ChainPort, TxIo, TxUtxos
+from node.chain.port import AddressTx, ChainPort, Tip, TxIo, TxUtxos
 from node.clock import now_ms
 from node.config import NetworkProfile
 from node.ids import new_id
@@ -188,26 +188,28 @@ class _Run:
         tip = self.chain.tip()
         self.report.tip_height = tip.height
         checkpoint = load_checkpoint(self.engine, self.target)
-        if checkpoint.caught_up_tip_hash == tip.hash:  # no block since: nothing new or rolled back
+        if _nothing_new(checkpoint, tip):
             self.report.position = checkpoint.position
             self.report.checkpoint_height = checkpoint.block_height
+            if checkpoint.caught_up_tip_hash != tip.hash:
+                self._finish(checkpoint.position, tip.height, tip.hash, drained=True)
             return
         if not checkpoint.outputs_tracked:
             checkpoint = _start_tracking_outputs(self.engine, self.target)
         position = self._check_for_rollback(checkpoint)
         limit = tip.height - self.target.required_confirmations
-        caught_up = False
+        caught_up = drained = False
         while max_txs is None or self.report.processed < max_txs:
             entry = self.entry(position + 1)
             if entry is None or entry.block_height > limit:
-                caught_up = True
+                caught_up, drained = True, entry is None
                 break
             process_transaction(self.engine, self.chain, self.target, entry, position + 1)
             position += 1
             self.report.processed += 1
             if progress is not None:
                 progress(entry.block_height, tip.height)
-        self._finish(position, tip.height, tip.hash if caught_up else None)
+        self._finish(position, tip.height, tip.hash if caught_up else None, drained=drained)
 
     def _check_for_rollback(self, checkpoint: SyncCheckpoint) -> int:
         """The checkpoint's transaction still at its position, height and block time: nothing the
@@ -240,17 +242,33 @@ class _Run:
                 return tx.position
         return 0
 
-    def _finish(self, position: int, tip_height: int, caught_up_at: str | None) -> None:
+    def _finish(
+        self, position: int, tip_height: int, caught_up_at: str | None, *, drained: bool
+    ) -> None:
         """`caught_up_at`: the tip's hash when the run read all history under it (a run at the
-        same tip then stops after asking for the tip); None when it stopped at max_txs."""
+        same tip then stops after asking for the tip); None when it stopped at max_txs.
+        `drained`: no transaction of the history waited for confirmations either (an empty block
+        on top of that tip then brings nothing new)."""
         with Session(self.engine) as session:
             checkpoint = _checkpoint_row(session, self.target)
             checkpoint.tip_height, checkpoint.caught_up_tip_hash = tip_height, caught_up_at
+            checkpoint.caught_up_drained = drained
             checkpoint.updated_at = now_ms()
             session.add(checkpoint)
             session.commit()
             self.report.position = checkpoint.position
             self.report.checkpoint_height = checkpoint.block_height
+
+
+def _nothing_new(checkpoint: SyncCheckpoint, tip: Tip) -> bool:
+    """All history under `tip` is read: it is the tip the last run read all history under, or
+    one empty block on top of it when nothing waited for confirmations (idle polling then costs
+    one request per run, not two)."""
+    caught_up = checkpoint.caught_up_tip_hash
+    if caught_up is None:
+        return False
+    empty_on_top = tip.previous_hash == caught_up and tip.tx_count == 0
+    return caught_up == tip.hash or (empty_on_top and checkpoint.caught_up_drained)
 
 
 def _same(entry: AddressTx | None, tx_hash: str | None, recorded: object) -> bool:
@@ -707,7 +725,7 @@ def _move_checkpoint(
     checkpoint.block_time_ms = last.block_time_ms if last else None
     checkpoint.block_hash = last.block_hash if last else None
     checkpoint.rollbacks += 1 if rollback else 0
-    checkpoint.caught_up_tip_hash = None
+    checkpoint.caught_up_tip_hash, checkpoint.caught_up_drained = None, False
     checkpoint.updated_at = now_ms()
     session.add(checkpoint)
 

@@ -24,7 +24,7 @@ from node.sync.models import (
     Validity,
 )
 from tests.node.chain.escrow_world import ADMINS, BUYER, HOUR_MS, SELLER, Escrow
-from tests.node.sync.world import AGENT, Mirror, fresh_engine, purchase
+from tests.node.sync.world import AGENT, Mirror, fresh_engine, profile_for, purchase
 
 RESULT = hashlib.sha256(b"result").digest()
 
@@ -237,3 +237,20 @@ def test_a_run_at_the_tip_it_caught_up_under_asks_only_for_the_tip(
     escrow.submit(b.lock(BUYER, [purchase(escrow, "idle-4")]))
     assert mirror.sync(max_txs=1).processed == 1
     assert mirror.sync().processed == 1
+
+
+def test_an_empty_block_on_a_drained_tip_asks_only_for_the_tip(
+    mirror: Mirror, escrow: Escrow
+) -> None:
+    b = escrow.builders
+    mirror.profile = profile_for(escrow, confirmations=1)
+    escrow.submit(b.lock(BUYER, [purchase(escrow, "empty-1")]))  # its block: 1 confirmation short
+    first = mirror.sync()
+    empty = {"count": 1}
+    escrow.http.post("/devnet/blocks", json=empty).raise_for_status()
+    confirmed = mirror.sync()  # the empty block confirms the lock: it must be read
+    assert confirmed.processed == 1 and confirmed.requests > 1
+    escrow.http.post("/devnet/blocks", json=empty).raise_for_status()
+    idle = mirror.sync()  # nothing waits any more: the empty block brings nothing new
+    assert (idle.processed, idle.requests) == (0, 1)
+    assert idle.position == confirmed.position >= first.position

@@ -40,6 +40,10 @@ def upgrade() -> None:
             'caught_up_tip_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True
         ),
     )
+    op.add_column(
+        'sync_checkpoint',
+        sa.Column('caught_up_drained', sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
     # Checkpoints from before this table rescan once from the start to fill it.
     op.add_column(
         'sync_checkpoint',
@@ -50,4 +54,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_column('sync_checkpoint', 'outputs_tracked')
     op.drop_column('sync_checkpoint', 'caught_up_tip_hash')
+    op.drop_column('sync_checkpoint', 'caught_up_drained')
     op.drop_table('sync_output')
