@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -155,6 +155,44 @@ class ListFilters:
     on_chain_state: str | None = None
     needs_manual_action: bool = False
     search: str | None = None
+    source: SourceFilter | None = None
+
+    def other_source(self, escrow_address: str | None) -> bool:
+        """The filters name a payment source other than this node's one (V1, its escrow)."""
+        return self.source is not None and not self.source.is_ours(escrow_address)
+
+
+# Masumi's payment source types; this node has one source per network, the V1 escrow.
+PaymentSourceType = Literal["Web3CardanoV1", "Web3CardanoV2"]
+
+
+@dataclass(frozen=True)
+class SourceFilter:
+    """`filterSmartContractAddress` and `filterPaymentSourceType` of Masumi's list endpoints."""
+
+    smart_contract_address: str | None = None
+    payment_source_type: PaymentSourceType | None = None
+
+    def is_ours(self, escrow_address: str | None) -> bool:
+        wrong_type = self.payment_source_type not in (None, "Web3CardanoV1")
+        address = self.smart_contract_address
+        return not wrong_type and (address is None or address == escrow_address)
+
+
+def source_filter(
+    filter_smart_contract_address: Annotated[
+        str | None, Query(alias="filterSmartContractAddress", min_length=1, max_length=200)
+    ] = None,
+    filter_payment_source_type: Annotated[
+        PaymentSourceType | None, Query(alias="filterPaymentSourceType")
+    ] = None,
+) -> SourceFilter | None:
+    if filter_smart_contract_address is None and filter_payment_source_type is None:
+        return None
+    return SourceFilter(filter_smart_contract_address, filter_payment_source_type)
+
+
+SourceFilters = Annotated[SourceFilter | None, Depends(source_filter)]
 
 
 def _time_query(value: object) -> int:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pycardano import Address
-from sqlalchemy import Text, and_, cast, exists, func, or_
+from sqlalchemy import Text, and_, cast, exists, false, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -365,6 +365,8 @@ def _filtered(query: Any, runtime: Runtime, filters: ListFilters) -> Any:
         )
     if filters.search:
         query = query.where(_matches(filters.search))
+    if filters.other_source(runtime.network.escrow.address):
+        query = query.where(false())
     return query
 
 

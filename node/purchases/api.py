@@ -25,6 +25,7 @@ from node.web import (
     MAX_PAGE_SIZE,
     CountOut,
     ListFilters,
+    SourceFilters,
     Success,
     TimeQuery,
     success,
@@ -75,10 +76,11 @@ def list_filters(
     search_query: Annotated[
         str | None, Query(alias="searchQuery", min_length=1, max_length=250)
     ] = None,
+    source: SourceFilters = None,
 ) -> ListFilters:
     """The filters GET /purchase and /purchase/count share."""
     search = search_query.strip().lower() if search_query else None
-    return ListFilters(filter_on_chain_state, filter_needs_manual_action, search or None)
+    return ListFilters(filter_on_chain_state, filter_needs_manual_action, search or None, source)
 
 
 Filters = Annotated[ListFilters, Depends(list_filters)]

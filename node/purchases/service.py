@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Text, and_, cast, exists, func, or_, update
+from sqlalchemy import Text, and_, cast, exists, false, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -645,6 +645,8 @@ def _filtered(query: Any, profile: NetworkProfile, filters: ListFilters) -> Any:
         )
     if filters.search:
         query = query.where(_matches(filters.search))
+    if filters.other_source(profile.escrow.address):
+        query = query.where(false())
     return query
 
 

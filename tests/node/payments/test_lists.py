@@ -52,6 +52,14 @@ def test_filters_search_count_and_cursor(world: SellerWorld, pay: httpx.Client) 
 
     everything = [waiting["id"], spoofed["id"], paid["id"]]  # newest first
     assert ids(pay) == everything and count(pay) == 3
+    ours = world.runtime.network.escrow.address
+    assert ids(pay, filterSmartContractAddress=ours, filterPaymentSourceType="Web3CardanoV1") == (
+        everything
+    )
+    assert ids(pay, filterSmartContractAddress="addr_test1wother") == []
+    assert count(pay, filterPaymentSourceType="Web3CardanoV2") == 0  # this node has no V2 source
+    wrong = pay.get(LIST, params={"network": "Devnet", "filterPaymentSourceType": "Stripe"})
+    assert wrong.status_code == 422 and "filterPaymentSourceType" in wrong.text
     assert ids(pay, filterNeedsManualAction="true") == [spoofed["id"]]
     assert count(pay, filterNeedsManualAction="true") == 1
     assert ids(pay, filterNeedsManualAction="false") == everything

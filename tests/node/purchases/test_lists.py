@@ -56,6 +56,11 @@ def test_filters_search_count_and_cursor(
 
     everything = [waiting["id"], stuck["id"], locked["id"]]  # newest first
     assert ids(pay) == everything and count(pay) == 3
+    ours = world.runtime.network.escrow.address
+    assert ids(pay, filterSmartContractAddress=ours) == everything
+    assert ids(pay, filterSmartContractAddress="addr_test1wother") == []
+    assert count(pay, filterPaymentSourceType="Web3CardanoV2") == 0
+    assert count(pay, filterPaymentSourceType="Web3CardanoV1") == 3
     assert ids(pay, filterNeedsManualAction="true") == [stuck["id"]]
     assert count(pay, filterNeedsManualAction="true") == 1
     assert ids(pay, filterOnChainState="FundsLocked") == [locked["id"]]
