@@ -10,6 +10,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from sqlalchemy import and_, or_
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from node.clock import ms_from_iso
@@ -195,6 +196,19 @@ def source_filter(
 SourceFilters = Annotated[SourceFilter | None, Depends(source_filter)]
 
 
+# What a change feed follows (Masumi's /diff, /diff/next-action, /diff/onchain-state-or-result).
+DiffKind = Literal["any", "next_action", "on_chain"]
+
+
+def changed_since(query: Any, changed: Any, row_id: Any, since: int, cursor_id: str | None) -> Any:
+    """Rows whose `changed` time is at or after `since`, oldest change first; `cursor_id` (the
+    last row read, changed at `since`) breaks ties between rows changed in the same ms."""
+    after = changed >= since
+    if cursor_id is not None:
+        after = or_(changed > since, and_(changed == since, row_id > cursor_id))
+    return query.where(after).order_by(changed, row_id)
+
+
 def _time_query(value: object) -> int:
     if isinstance(value, str) and value.isdigit() and len(value) <= 16:
         return int(value)
@@ -212,3 +226,25 @@ TimeQuery = Annotated[
     BeforeValidator(_time_query),
     WithJsonSchema({"type": "string", "examples": ["2026-01-01T00:00:00.000Z", "1767225600000"]}),
 ]
+
+
+@dataclass(frozen=True)
+class DiffQuery:
+    """The query of Masumi's change feeds: rows changed since `lastUpdate`, a page at a time."""
+
+    since: int
+    limit: int
+    cursor_id: str | None
+    include_history: bool
+
+
+def diff_query(
+    last_update: Annotated[TimeQuery, Query(alias="lastUpdate")] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    cursor_id: Annotated[str | None, Query(alias="cursorId", max_length=32)] = None,
+    include_history: Annotated[bool, Query(alias="includeHistory")] = False,
+) -> DiffQuery:
+    return DiffQuery(last_update, limit, cursor_id, include_history)
+
+
+DiffQueryDep = Annotated[DiffQuery, Depends(diff_query)]

@@ -46,7 +46,15 @@ from node.sync.models import EscrowEvent, EscrowMirror, OnChainState, RowStatus,
 from node.units import normalise_unit
 from node.wallets.models import HotWallet, HotWalletType
 from node.wallets.service import wallet_keys
-from node.web import ApiError, ListFilters, conflict, field_error, not_found
+from node.web import (
+    ApiError,
+    DiffKind,
+    ListFilters,
+    changed_since,
+    conflict,
+    field_error,
+    not_found,
+)
 from registry.identifiers import POLICY_ID_HEX
 from registry.metadata import PricingMode
 from registry.onchain import OnchainAgent, read_agent
@@ -391,22 +399,36 @@ def count_payments(session: Session, runtime: Runtime, filters: ListFilters) -> 
 
 
 def diff_payments(
-    session: Session, runtime: Runtime, *, since: int, cursor_id: str | None, limit: int
+    session: Session,
+    runtime: Runtime,
+    *,
+    since: int,
+    cursor_id: str | None,
+    limit: int,
+    kind: DiffKind = "any",
 ) -> list[PaymentRequest]:
-    """Requests changed (next action, error, result or on-chain state) at or after `since`,
-    oldest change first; `cursor_id` (the last row read, changed at `since`) breaks ties."""
-    changed = col(PaymentRequest.updated_at)
-    after = changed >= since
-    if cursor_id is not None:
-        after = or_(changed > since, and_(changed == since, col(PaymentRequest.id) > cursor_id))
-    query = (
-        select(PaymentRequest)
-        .where(PaymentRequest.network == runtime.profile.name)
-        .where(after)
-        .order_by(changed, col(PaymentRequest.id))
-        .limit(limit)
+    """Requests changed at or after `since`, oldest change first: any change (next action,
+    error, result, on-chain state), the next action only, or the escrow on chain only (the
+    mirror's write time: a rollback is a change too)."""
+    query = select(PaymentRequest).where(PaymentRequest.network == runtime.profile.name)
+    changed = {
+        "any": col(PaymentRequest.updated_at),
+        "next_action": col(PaymentRequest.next_action_changed_at),
+        "on_chain": _escrow_changed_at(),
+    }[kind]
+    query = changed_since(query, changed, col(PaymentRequest.id), since, cursor_id)
+    return list(session.exec(query.limit(limit)))
+
+
+def _escrow_changed_at() -> Any:
+    return (
+        select(func.max(EscrowMirror.updated_at))
+        .where(
+            col(EscrowMirror.network) == col(PaymentRequest.network),
+            col(EscrowMirror.blockchain_identifier) == col(PaymentRequest.blockchain_identifier),
+        )
+        .scalar_subquery()
     )
-    return list(session.exec(query))
 
 
 def _funds_out(amounts: dict[str, int]) -> list[FundsOut]:

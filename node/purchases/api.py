@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
+from sqlmodel import Session
 
 from node.auth.api import PayKey, ReadKey
 from node.auth.schemas import NetworkDisplayName
@@ -19,15 +21,17 @@ from node.purchases.schemas import (
     PurchaseRef,
     PurchaseResolve,
 )
-from node.runtime import RuntimeDep, SessionDep
+from node.runtime import Runtime, RuntimeDep, SessionDep
 from node.web import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
     CountOut,
+    DiffKind,
+    DiffQuery,
+    DiffQueryDep,
     ListFilters,
     SourceFilters,
     Success,
-    TimeQuery,
     success,
 )
 
@@ -119,28 +123,48 @@ def count_purchases(
     return success(CountOut(total=service.count_purchases(session, runtime.network, filters)))
 
 
-@router.get(
-    "/purchase/diff",
-    summary="Purchases changed (next action, error, on-chain state) since lastUpdate, oldest "
-    "change first; page on with the last row's updatedAt and id (cursorId)",
-)
-def diff_purchases(
-    _caller: ReadKey,
-    runtime: RuntimeDep,
-    session: SessionDep,
-    network: NetworkDisplayName,
-    last_update: Annotated[TimeQuery, Query(alias="lastUpdate")] = 0,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    cursor_id: Annotated[str | None, Query(alias="cursorId", max_length=32)] = None,
-    include_history: Annotated[bool, Query(alias="includeHistory")] = False,
+DIFF_PAGING = "page on with the last row's updatedAt and id (cursorId)"
+DIFF_FEEDS: list[tuple[str, DiffKind, str]] = [
+    ("", "any", "changed (next action, error, result, on-chain state)"),
+    ("/next-action", "next_action", "whose next action changed"),
+    ("/onchain-state-or-result", "on_chain", "whose escrow changed on chain (a rollback too)"),
+]
+
+
+def _diff_endpoint(kind: DiffKind) -> Callable[..., Success[PurchaseList]]:
+    def endpoint(
+        _caller: ReadKey,
+        runtime: RuntimeDep,
+        session: SessionDep,
+        network: NetworkDisplayName,
+        query: DiffQueryDep,
+    ) -> Success[PurchaseList]:
+        return _diff(runtime, session, network, query, kind)
+
+    return endpoint
+
+
+for suffix, kind, what in DIFF_FEEDS:
+    router.add_api_route(
+        f"/purchase/diff{suffix}",
+        _diff_endpoint(kind),
+        methods=["GET"],
+        name=f"diff_purchases_{kind}",
+        summary=f"Purchases {what} since lastUpdate, oldest change first; {DIFF_PAGING}",
+    )
+
+
+def _diff(
+    runtime: Runtime, session: Session, network: str, query: DiffQuery, kind: DiffKind
 ) -> Success[PurchaseList]:
     profile = runtime.network
     service.check_network(network, profile)
     rows = service.diff_purchases(
-        session, profile, since=last_update, cursor_id=cursor_id, limit=limit
-    )
-    items = [service.purchase_out(session, profile, row, include_history) for row in rows]
-    next_cursor = rows[-1].id if len(rows) == limit else None
+        session, profile, since=query.since, cursor_id=query.cursor_id, limit=query.limit,
+        kind=kind,
+    )  # fmt: skip
+    items = [service.purchase_out(session, profile, row, query.include_history) for row in rows]
+    next_cursor = rows[-1].id if len(rows) == query.limit else None
     return success(PurchaseList(purchases=items, next_cursor_id=next_cursor))
 
 

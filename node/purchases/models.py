@@ -112,3 +112,4 @@ class Purchase(SQLModel, table=True):
     requested_by: str | None = Field(default=None, foreign_key="api_key.id", max_length=32)
     created_at: int = Field(sa_type=BigInteger)
     updated_at: int = Field(sa_type=BigInteger)
+    next_action_changed_at: int = Field(sa_type=BigInteger)  # GET /purchase/diff/next-action

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Text, and_, cast, exists, false, func, or_, update
+from sqlalchemy import Text, cast, exists, false, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -45,7 +45,15 @@ from node.runtime import Runtime
 from node.sync.models import EscrowEvent, EscrowMirror, OnChainState, RowStatus, Validity
 from node.units import MAX_AMOUNT
 from node.wallets.models import HotWallet, HotWalletType, WalletTransaction
-from node.web import ApiError, ListFilters, conflict, field_error, not_found
+from node.web import (
+    ApiError,
+    DiffKind,
+    ListFilters,
+    changed_since,
+    conflict,
+    field_error,
+    not_found,
+)
 from registry.metadata import PricingMode
 
 BATCH_SIZE = 10  # purchases per lock transaction
@@ -420,7 +428,7 @@ def _new_purchase(
         input_hash=request.input_hash, quote_id=quote.id if quote else None,
         metadata_text=request.metadata, next_action=action,
         action_history=[history_entry(action, None, None, now)],
-        requested_by=key.id, created_at=now, updated_at=now,
+        requested_by=key.id, created_at=now, updated_at=now, next_action_changed_at=now,
     )  # fmt: skip
 
 
@@ -520,6 +528,7 @@ def _queue(session: Session, purchase: Purchase, action: PurchaseAction) -> Purc
             next_action=action,
             action_history=[*purchase.action_history, history_entry(action, None, None, now)],
             updated_at=max(now, purchase.updated_at + 1),
+            next_action_changed_at=now,
         )
     )
     if session.exec(statement).rowcount != 1:
@@ -553,7 +562,7 @@ def recover(session: Session, runtime: Runtime, request: PurchaseErrorRecovery) 
     session.refresh(purchase)
     now = max(now_ms(), purchase.updated_at + 1)
     purchase.action_history = [*purchase.action_history, history_entry(action, None, None, now)]
-    purchase.updated_at = now
+    purchase.updated_at = purchase.next_action_changed_at = now
     session.add(purchase)
     session.commit()
     return purchase
@@ -671,22 +680,37 @@ def count_purchases(session: Session, profile: NetworkProfile, filters: ListFilt
 
 
 def diff_purchases(
-    session: Session, profile: NetworkProfile, *, since: int, cursor_id: str | None, limit: int
+    session: Session,
+    profile: NetworkProfile,
+    *,
+    since: int,
+    cursor_id: str | None,
+    limit: int,
+    kind: DiffKind = "any",
 ) -> list[Purchase]:
-    """Purchases changed (next action, error, on-chain state) at or after `since`, oldest
-    change first; `cursor_id` (the last row read, changed at `since`) breaks ties."""
-    changed = col(Purchase.updated_at)
-    after = changed >= since
-    if cursor_id is not None:
-        after = or_(changed > since, and_(changed == since, col(Purchase.id) > cursor_id))
-    query = (
-        select(Purchase)
-        .where(Purchase.network == profile.name)
-        .where(after)
-        .order_by(changed, col(Purchase.id))
-        .limit(limit)
+    """Purchases changed at or after `since`, oldest change first: any change (next action,
+    error, on-chain state), the next action only, or the escrow on chain only (the mirror's
+    write time: a rollback is a change too)."""
+    query = select(Purchase).where(Purchase.network == profile.name)
+    changed = {
+        "any": col(Purchase.updated_at),
+        "next_action": col(Purchase.next_action_changed_at),
+        "on_chain": _escrow_changed_at(),
+    }[kind]
+    query = changed_since(query, changed, col(Purchase.id), since, cursor_id)
+    return list(session.exec(query.limit(limit)))
+
+
+def _escrow_changed_at() -> Any:
+    return (
+        select(func.max(EscrowMirror.updated_at))
+        .where(
+            col(EscrowMirror.network) == col(Purchase.network),
+            col(EscrowMirror.request_id) == col(Purchase.request_id),
+            col(EscrowMirror.lock_tx_hash) == col(Purchase.lock_tx_hash),
+        )
+        .scalar_subquery()
     )
-    return list(session.exec(query))
 
 
 # the answer ---------------------------------------------------------------------------------
@@ -824,6 +848,7 @@ def set_error(
     action = PurchaseAction.WAITING_FOR_MANUAL_ACTION
     purchase.previous_action = previous or purchase.previous_action
     purchase.next_action = action
+    purchase.next_action_changed_at = now
     purchase.error_type = error_type
     purchase.error_note = note[:1000]
     purchase.action_history = [

@@ -136,6 +136,7 @@ def _initiate(session: Session, rows: Sequence[Purchase], tx_hash: str, *, lock:
         initiated = INITIATED_OF[row.next_action]
         values: dict[str, object] = {
             "next_action": initiated,
+            "next_action_changed_at": now_ms(),
             "intended_tx_hash": tx_hash,
             "updated_at": _stamp(row),
             "action_history": [
@@ -523,7 +524,7 @@ def _apply(
         previous = REQUESTED_OF.get(before_action, before_action)
         set_error(purchase, PurchaseErrorType.UNKNOWN, note, _stamp(purchase), previous)
     elif action != before_action:
-        purchase.next_action = action
+        purchase.next_action, purchase.next_action_changed_at = action, now_ms()
         entry = history_entry(action, None, None, now_ms())
         purchase.action_history = [*purchase.action_history, entry]
         purchase.updated_at = _stamp(purchase)
@@ -579,6 +580,7 @@ def _move_to(session: Session, row: Purchase, expected: PurchaseAction, to: Purc
         .where(col(Purchase.updated_at) == row.updated_at)
         .values(
             next_action=to,
+            next_action_changed_at=now_ms(),
             action_history=[*row.action_history, history_entry(to, None, None, now_ms())],
             updated_at=_stamp(row),
         )
@@ -670,6 +672,7 @@ def _retry(session: Session, purchase: Purchase) -> int:
     requested = REQUESTED_OF[purchase.next_action]
     values: dict[str, object] = {
         "next_action": requested,
+        "next_action_changed_at": now_ms(),
         "intended_tx_hash": None,
         "updated_at": _stamp(purchase),
         "action_history": [

@@ -134,6 +134,20 @@ def test_diff_returns_changes_oldest_first_and_pages_on(
     ]
     assert [p["id"] for p in diff(pay)["Payments"]] == [second["id"], third["id"], first["id"]]
 
+    # the lock moved the escrow on chain, not the next action (the seller still waits for it)
+    on_chain = feed(pay, "onchain-state-or-result", lastUpdate=str(seen + 1))
+    assert [p["id"] for p in on_chain["Payments"]] == [first["id"]]
+    assert feed(pay, "next-action", lastUpdate=str(seen + 1))["Payments"] == []
+    asked = {**_ref(first), "submitResultHash": "ab" * 32}
+    assert pay.post("/api/v1/payment/submit-result", json=asked).status_code == 200
+    moved = feed(pay, "next-action", lastUpdate=str(seen + 1))
+    assert [(p["id"], p["NextAction"]["requestedAction"]) for p in moved["Payments"]] == [
+        (first["id"], "SubmitResultRequested")
+    ]
+    assert [p["id"] for p in feed(pay, "next-action")["Payments"]] == [
+        second["id"], third["id"], first["id"]
+    ]  # fmt: skip
+
     # an ISO updatedAt from a list is what error-state recovery compares with
     refused = pay.post(
         "/api/v1/payment/error-state-recovery",
@@ -150,3 +164,14 @@ def test_diff_returns_changes_oldest_first_and_pages_on(
         assert answer.status_code == 422, answer.text
         assert answer.json()["error"]["fields"] == ["lastUpdate"]
     assert pay.get(DIFF, params={"network": "Devnet", "limit": 0}).status_code == 422
+
+
+def feed(client: httpx.Client, kind: str, **params: Any) -> dict[str, Any]:
+    found: dict[str, Any] = data(
+        client.get(f"{DIFF}/{kind}", params={"network": "Devnet", **params})
+    )
+    return found
+
+
+def _ref(payment: dict[str, Any]) -> dict[str, str]:
+    return {"network": "Devnet", "blockchainIdentifier": payment["blockchainIdentifier"]}

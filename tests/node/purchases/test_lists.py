@@ -117,6 +117,25 @@ def test_diff_returns_changes_oldest_first_and_pages_on(
     latest = max(ms_from_iso(p["updatedAt"]) for p in changed["Purchases"])
     assert diff(pay, lastUpdate=str(latest + 1))["Purchases"] == []
 
+    # the lock moved both next actions (to FundsLockingInitiated, then waiting for the chain)
+    # and both escrows; the next-action feed of a later moment holds neither
+    def feed(kind: str, **params: Any) -> list[str]:
+        found = pay.get(f"{DIFF}/{kind}", params={"network": "Devnet", **params})
+        assert found.status_code == 200, found.text
+        return [p["id"] for p in found.json()["data"]["Purchases"]]
+
+    assert sorted(feed("onchain-state-or-result", lastUpdate=str(seen + 1))) == sorted(
+        [first["id"], second["id"]]
+    )
+    assert sorted(feed("next-action", lastUpdate=str(seen + 1))) == sorted(
+        [first["id"], second["id"]]
+    )
+    assert feed("onchain-state-or-result", lastUpdate=str(latest + 1)) == []
+    asked = {"network": "Devnet", "blockchainIdentifier": first["blockchainIdentifier"]}
+    assert pay.post("/api/v1/purchase/request-refund", json=asked).status_code == 200
+    assert feed("next-action", lastUpdate=str(latest + 1)) == [first["id"]]
+    assert feed("onchain-state-or-result", lastUpdate=str(latest + 1)) == []  # not on chain yet
+
     answer = pay.get(DIFF, params={"network": "Devnet", "lastUpdate": "soon"})
     assert answer.status_code == 422 and answer.json()["error"]["fields"] == ["lastUpdate"]
 

@@ -108,6 +108,7 @@ def purchase(**changes: Any) -> Purchase:
         "submit_result_time": 2, "unlock_time": 3, "external_dispute_unlock_time": 4,
         "input_hash": "11" * 32, "next_action": A.FUNDS_LOCKING_INITIATED,
         "intended_tx_hash": "l" * 64, "lock_tx_hash": "l" * 64, "created_at": 0, "updated_at": 0,
+        "next_action_changed_at": 0,
     }  # fmt: skip
     values.update(changes)
     return Purchase(**values)
