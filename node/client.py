@@ -20,7 +20,7 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from types import TracebackType
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import httpx
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
@@ -32,6 +32,13 @@ from node.pricing.assmbl import BillingPricingPayload
 
 REQUEST_ID_HEADER = "X-Request-Id"
 API = "/api/v1"
+DiffFeed = Literal["", "next-action", "onchain-state-or-result"]
+
+
+def _feed(feed: DiffFeed) -> str:
+    return f"/{feed}" if feed else ""
+
+
 DEFAULT_TIMEOUT_S = 30.0
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -612,12 +619,17 @@ class PaynodeClient:
         return self._get(Count, f"{API}/payment/count", params=params).total
 
     def payment_diff(
-        self, last_update: int | str = 0, cursor_id: str | None = None, limit: int = 10
+        self,
+        last_update: int | str = 0,
+        cursor_id: str | None = None,
+        limit: int = 10,
+        feed: DiffFeed = "",
     ) -> PaymentPage:
         """Payments changed since `last_update` (POSIX ms or ISO 8601), oldest change first;
-        the next page: the last row's `updated_at` and `id` (as `cursor_id`)."""
+        the next page: the last row's `updated_at` and `id` (as `cursor_id`). `feed`: any
+        change, "next-action" or "onchain-state-or-result"."""
         params = self._diff(last_update, cursor_id, limit)
-        return self._get(PaymentPage, f"{API}/payment/diff", params=params)
+        return self._get(PaymentPage, f"{API}/payment/diff{_feed(feed)}", params=params)
 
     def resolve_payment(self, blockchain_identifier: str, include_history: bool = False) -> Payment:
         path = f"{API}/payment/resolve-blockchain-identifier"
@@ -746,12 +758,17 @@ class PaynodeClient:
         return self._get(Count, f"{API}/purchase/count", params=params).total
 
     def purchase_diff(
-        self, last_update: int | str = 0, cursor_id: str | None = None, limit: int = 10
+        self,
+        last_update: int | str = 0,
+        cursor_id: str | None = None,
+        limit: int = 10,
+        feed: DiffFeed = "",
     ) -> PurchasePage:
         """Purchases changed since `last_update` (POSIX ms or ISO 8601), oldest change first;
-        the next page: the last row's `updated_at` and `id` (as `cursor_id`)."""
+        the next page: the last row's `updated_at` and `id` (as `cursor_id`). `feed`: any
+        change, "next-action" or "onchain-state-or-result"."""
         params = self._diff(last_update, cursor_id, limit)
-        return self._get(PurchasePage, f"{API}/purchase/diff", params=params)
+        return self._get(PurchasePage, f"{API}/purchase/diff{_feed(feed)}", params=params)
 
     def _diff(self, last_update: int | str, cursor_id: str | None, limit: int) -> dict[str, Any]:
         return {

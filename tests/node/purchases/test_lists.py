@@ -173,3 +173,6 @@ def test_the_client_quotes_a_tier_and_reads_lists_counts_and_changes(
         later = changes.purchases[-1].updated_at
         assert later is not None
         assert client.purchase_diff(later, cursor_id=changes.purchases[-1].id).purchases == []
+        moved = client.purchase_diff(0, feed="next-action").purchases
+        assert [p.id for p in moved] == [bought.purchase.id]
+        assert client.purchase_diff(0, feed="onchain-state-or-result").purchases == []  # unlocked
