@@ -198,6 +198,13 @@ SourceFilters = Annotated[SourceFilter | None, Depends(source_filter)]
 
 # What a change feed follows (Masumi's /diff, /diff/next-action, /diff/onchain-state-or-result).
 DiffKind = Literal["any", "next_action", "on_chain"]
+DIFF_PAGING = "page on with the last row's updatedAt and id (cursorId)"
+# (path suffix, what it follows, how the summary says it)
+DIFF_FEEDS: list[tuple[str, DiffKind, str]] = [
+    ("", "any", "changed (next action, error, result, on-chain state)"),
+    ("/next-action", "next_action", "whose next action changed"),
+    ("/onchain-state-or-result", "on_chain", "whose escrow changed on chain (a rollback too)"),
+]
 
 
 def changed_since(query: Any, changed: Any, row_id: Any, since: int, cursor_id: str | None) -> Any:

@@ -28,6 +28,8 @@ from node.payments.schemas import (
 from node.runtime import Runtime, RuntimeDep, SessionDep
 from node.web import (
     DEFAULT_PAGE_SIZE,
+    DIFF_FEEDS,
+    DIFF_PAGING,
     MAX_PAGE_SIZE,
     CountOut,
     DiffKind,
@@ -105,14 +107,6 @@ def count_payments(
 ) -> Success[CountOut]:
     service.check_network(network, runtime.profile)
     return success(CountOut(total=service.count_payments(session, runtime, filters)))
-
-
-DIFF_PAGING = "page on with the last row's updatedAt and id (cursorId)"
-DIFF_FEEDS: list[tuple[str, DiffKind, str]] = [
-    ("", "any", "changed (next action, error, result, on-chain state)"),
-    ("/next-action", "next_action", "whose next action changed"),
-    ("/onchain-state-or-result", "on_chain", "whose escrow changed on chain (a rollback too)"),
-]
 
 
 def _diff_endpoint(kind: DiffKind) -> Callable[..., Success[PaymentList]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -338,8 +338,12 @@ def pending_inputs(engine: Engine, wallet_id: str) -> set[tuple[bytes, int]]:
             .where(WalletTransaction.wallet_id == wallet_id)
             .where(_maybe_unseen())
         )
-        spent = [reference for inputs in rows for reference in inputs]
-    return {(bytes.fromhex(ref[:64]), int(ref[65:])) for ref in spent}
+        return _references(rows)
+
+
+def _references(spent_inputs: Iterable[Sequence[str]]) -> set[tuple[bytes, int]]:
+    """The journal's "txhash#index" inputs as (tx id, index) references."""
+    return {(bytes.fromhex(ref[:64]), int(ref[65:])) for inputs in spent_inputs for ref in inputs}
 
 
 @dataclass(frozen=True)
@@ -364,7 +368,7 @@ def pending_spends(engine: Engine, wallet_id: str) -> PendingSpends:
             .where(WalletTransaction.wallet_id == wallet_id)
             .where(_maybe_unseen())
         ).all()
-    spent = {(bytes.fromhex(ref[:64]), int(ref[65:])) for _, inputs, _ in rows for ref in inputs}
+    spent = _references(inputs for _, inputs, _ in rows)
     outputs: dict[tuple[bytes, int], UTxO] = {}
     if wallet is not None:
         key_hash = bytes.fromhex(wallet.payment_key_hash)
@@ -397,16 +401,16 @@ def settle_overdue(chain: ChainPort, journal: WalletJournal) -> None:
     if not entries:
         return
     tip = chain.tip().slot
+    unresolved = {entry.tx_hash for entry in entries}
     for entry in entries:
         ttl = entry.invalid_hereafter_slot
-        if ttl is None or tip < ttl:
-            continue
-        if entry.tx_hash not in {e.tx_hash for e in journal.unresolved()}:
-            continue  # expired with its parent
+        if ttl is None or tip < ttl or entry.tx_hash not in unresolved:
+            continue  # not overdue, or expired with its parent
         try:
             chain.transaction(entry.tx_hash)
         except ChainNotFound:
             journal.mark(entry.tx_hash, TxStatus.EXPIRED, "not on chain by its TTL")
+            unresolved = {e.tx_hash for e in journal.unresolved()}  # its children went with it
             continue
         journal.mark(entry.tx_hash, TxStatus.CONFIRMED)
 

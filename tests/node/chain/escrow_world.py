@@ -112,19 +112,24 @@ class Escrow:
 
     def purchase(self, label: str, usdm: int = 10_000_000) -> LockRequest:
         now = self.devnet.ledger.now_ms
-        datum = EscrowDatum.make(
-            buyer=PlutusAddress.from_address(BUYER.address),
-            seller=PlutusAddress.from_address(SELLER.address),
-            reference_key=bytes(40),
-            reference_signature=bytes(120),
-            seller_nonce=hashlib.sha256(label.encode()).digest(),
-            buyer_nonce=bytes.fromhex("00112233445566778899"),
-            collateral_return_lovelace=0,
-            input_hash=hashlib.sha256(b"input " + label.encode()).digest(),
-            pay_by_time=now + HOUR_MS,
-            submit_result_time=now + 2 * HOUR_MS,
-            unlock_time=now + 3 * HOUR_MS,
-            external_dispute_unlock_time=now + 4 * HOUR_MS,
-        )
-        request_id = hashlib.sha256(label.encode()).hexdigest()
-        return LockRequest(datum, Value(0, self.usdm(usdm)), request_id)
+        return sample_purchase(label, SELLER.address, now, Value(0, self.usdm(usdm)))
+
+
+def sample_purchase(label: str, seller: Address, now: int, value: Value) -> LockRequest:
+    """A lock of `value` from BUYER to `seller`, deadlines an hour apart from `now`; the request
+    id and nonces derive from `label`."""
+    datum = EscrowDatum.make(
+        buyer=PlutusAddress.from_address(BUYER.address),
+        seller=PlutusAddress.from_address(seller),
+        reference_key=bytes(40),
+        reference_signature=bytes(120),
+        seller_nonce=hashlib.sha256(label.encode()).digest(),
+        buyer_nonce=bytes.fromhex("00112233445566778899"),
+        collateral_return_lovelace=0,
+        input_hash=hashlib.sha256(b"input " + label.encode()).digest(),
+        pay_by_time=now + HOUR_MS,
+        submit_result_time=now + 2 * HOUR_MS,
+        unlock_time=now + 3 * HOUR_MS,
+        external_dispute_unlock_time=now + 4 * HOUR_MS,
+    )
+    return LockRequest(datum, value, hashlib.sha256(label.encode()).hexdigest())

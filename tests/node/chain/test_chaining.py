@@ -26,10 +26,10 @@ from pycardano import (
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from contracts.datums import EscrowDatum, PlutusAddress, State
+from contracts.datums import State
 from devnet.server import DevnetConfig, DevnetServer
 from node.chain.blockfrost import BlockfrostChain
-from node.chain.builders import Actor, BuiltTx, EscrowBuilders, LockRequest, datum_of
+from node.chain.builders import Actor, BuiltTx, EscrowBuilders, datum_of
 from node.chain.context import COLLATERAL_LOVELACE, PortChainContext
 from node.chain.port import TransactionRejected
 from node.config import load_profile
@@ -38,7 +38,12 @@ from node.wallets import service
 from node.wallets.models import HotWallet, TxStatus, WalletTransaction
 from node.wallets.schemas import WalletCreate
 from tests.devnet.http_helpers import api_client, faucet, multi_asset, usdm_unit
-from tests.node.chain.escrow_world import ADA, HOUR_MS, devnet_slot_config, parties_contract
+from tests.node.chain.escrow_world import (
+    ADA,
+    devnet_slot_config,
+    parties_contract,
+    sample_purchase,
+)
 
 EVALUATE = "POST /utils/txs/evaluate"
 EVALUATE_UTXOS = "POST /utils/txs/evaluate/utxos"
@@ -115,27 +120,11 @@ def seller_wallet(
 def lock_escrows(world: World, seller: Seller, count: int) -> list[tuple[UTxO, str]]:
     """`count` escrows the buyer locks for this seller, confirmed: (escrow UTxO, request id)."""
     now = world.devnet.ledger.now_ms
-    requests = []
-    for index in range(count):
-        label = f"{seller.wallet.id}/{index}"
-        datum = EscrowDatum.make(
-            buyer=PlutusAddress.from_address(BUYER.address),
-            seller=PlutusAddress.from_address(seller.actor.address),
-            reference_key=bytes(40),
-            reference_signature=bytes(120),
-            seller_nonce=hashlib.sha256(label.encode()).digest(),
-            buyer_nonce=bytes.fromhex("00112233445566778899"),
-            collateral_return_lovelace=0,
-            input_hash=hashlib.sha256(b"input " + label.encode()).digest(),
-            pay_by_time=now + HOUR_MS,
-            submit_result_time=now + 2 * HOUR_MS,
-            unlock_time=now + 3 * HOUR_MS,
-            external_dispute_unlock_time=now + 4 * HOUR_MS,
-        )
-        request_id = hashlib.sha256(label.encode()).hexdigest()
-        requests.append(
-            LockRequest(datum, Value(0, multi_asset(world.unit, 2_000_000)), request_id)
-        )
+    value = Value(0, multi_asset(world.unit, 2_000_000))
+    requests = [
+        sample_purchase(f"{seller.wallet.id}/{index}", seller.actor.address, now, value)
+        for index in range(count)
+    ]
     built = world.builders(PortChainContext(world.chain, 0)).lock(BUYER, requests)
     assert world.chain.submit(built.cbor) == built.tx_hash
     assert built.tx_hash in world.block()
