@@ -4,6 +4,7 @@ the public lookup and quote without a key, per-buyer free quota and limits, bad 
 from __future__ import annotations
 
 import json
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -189,7 +190,16 @@ def test_agentic_round_trip_and_plans(node: LiveNode, admin: httpx.Client) -> No
     assert no_option.status_code == 422 and no_option.json()["error"]["fields"] == ["option"]
 
 
+def clear_of_window_edge(window_ms: int, margin_ms: int = 10_000) -> None:
+    """Rate windows are aligned to the clock (a minute, a day): start a test's burst of quotes
+    where it cannot straddle two windows."""
+    left_ms = window_ms - int(time.time() * 1000) % window_ms
+    if left_ms < margin_ms:
+        time.sleep(left_ms / 1000 + 0.1)
+
+
 def test_rate_limits_per_buyer_with_retry_after(node: LiveNode, admin: httpx.Client) -> None:
+    clear_of_window_edge(60_000)
     admin.put(CONFIG, json={"asset_id": SEREN["asset_id"], "price_per_call": "0.01",
                             "max_queries_per_minute": 2})  # fmt: skip
     assert [quote(node, {"requests": 1}).status_code for _ in range(2)] == [200, 200]
@@ -203,6 +213,7 @@ def test_agentic_rate_limit_of_the_chosen_plan(node: LiveNode, admin: httpx.Clie
     document = json.loads(json.dumps(AGENTIC))
     document["pricingPlans"][0]["rateLimit"] = {"limit": 1, "interval": "1d"}
     admin.put(PLANS, json=document)
+    clear_of_window_edge(86_400_000)
     assert quote(node, {}, option="free").status_code == 200
     refused = quote(node, {}, option="free")
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) <= 86400
