@@ -9,12 +9,17 @@ from __future__ import annotations
 import argparse
 import json
 import socket
+import sys
 import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+# The repository first: run as a script, bench/ itself leads sys.path and bench/registry.py would
+# shadow the `registry` package.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
 import uvicorn
