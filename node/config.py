@@ -182,6 +182,10 @@ class Settings(BaseSettings):
     wallet_low_balance_lovelace: int = Field(default=10_000_000, ge=0)
     wallet_balance_interval_s: int = Field(default=300, gt=0)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    # failed token checks: after this many from one client address within the window, its
+    # requests answer 429 (Retry-After) unchecked until the window passes; 0 never throttles
+    auth_failure_limit: int = Field(default=10, ge=0)
+    auth_failure_window_s: int = Field(default=60, gt=0)
 
     @field_validator(
         "encryption_key", "admin_key", "blockfrost_project_id", "blockfrost_url", mode="before"
@@ -255,8 +259,8 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(f"{ENV_PREFIX}CONFIG_FILE: {error}") from error
 
 
-# Read by the launcher or the test suite, not settings of the node itself.
-_OTHER_VARIABLES = {"CONFIG_FILE", "TEST_DATABASE_URL"}
+# Read by the launcher, the test suite or node.failpoints, not settings of the node itself.
+_OTHER_VARIABLES = {"CONFIG_FILE", "TEST_DATABASE_URL", "SKIP_CONTRACT_REBUILD", "FAILPOINTS"}
 
 
 def _refuse_unknown_variables() -> None:

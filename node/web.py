@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 from sqlalchemy import and_, or_
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from node.clock import ms_from_iso
@@ -89,6 +90,11 @@ def _error_response(error: ApiError) -> JSONResponse:
     return JSONResponse(status_code=error.status_code, content=body, headers=error.headers)
 
 
+def error_response(error: ApiError) -> JSONResponse:
+    """The envelope of an error, for code outside the routes (middleware)."""
+    return _error_response(error)
+
+
 def _field_name(location: tuple[int | str, ...]) -> str:
     parts = [str(part) for part in location if part not in ("body", "query", "path", "header")]
     return ".".join(parts) or "body"
@@ -122,8 +128,17 @@ async def _on_http_error(_request: Request, error: Exception) -> JSONResponse:
     )
 
 
+async def _on_data_error(_request: Request, error: Exception) -> JSONResponse:
+    """The database refused a value of the request (PostgreSQL: text with a NUL character, a
+    number out of range): bad input, not a server fault (found by tests/fuzz)."""
+    assert isinstance(error, DataError)
+    message = "the input holds a value the database cannot take (a NUL character, a huge number)"
+    return _error_response(ApiError(422, message, code="invalid_value"))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _on_api_error)
+    app.add_exception_handler(DataError, _on_data_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
 
@@ -131,8 +146,10 @@ def install_error_handlers(app: FastAPI) -> None:
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": text}
     for status, text in (
+        (400, "The body is not JSON"),
         (401, "Missing, unknown or revoked API key"),
         (403, "The API key lacks the permission or the network"),
+        (404, "An object the request names does not exist"),
         (422, "Invalid input; the message names the field"),
     )
 }

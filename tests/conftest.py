@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from sqlalchemy import Engine, create_engine, delete, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
@@ -113,6 +114,7 @@ class LiveNode:
 
     url: str
     runtime: Runtime
+    app: FastAPI | None = None
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"token": token} if token is not None else {}
@@ -143,7 +145,8 @@ def live_node(
         settings=settings, profile=settings.profile(), engine=migrated_engine, secrets=secret_box
     )
     port = free_port()
-    config = uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")
+    app = create_app(runtime)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -152,7 +155,7 @@ def live_node(
         if time.monotonic() > deadline:
             raise RuntimeError("test node did not start")
         time.sleep(0.02)
-    yield LiveNode(url=f"http://127.0.0.1:{port}", runtime=runtime)
+    yield LiveNode(url=f"http://127.0.0.1:{port}", runtime=runtime, app=app)
     server.should_exit = True
     thread.join(timeout=10)
 
@@ -162,7 +165,8 @@ def serve(runtime: Runtime) -> Iterator[LiveNode]:
     """A node for `runtime` served by uvicorn on a free port (its lifespan runs: with a chain
     and PAYNODE_WORKER_INTERVAL_MS > 0 the background workers run too)."""
     port = free_port()
-    config = uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")
+    app = create_app(runtime)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -172,7 +176,7 @@ def serve(runtime: Runtime) -> Iterator[LiveNode]:
             raise RuntimeError("test node did not start")
         time.sleep(0.02)
     try:
-        yield LiveNode(url=f"http://127.0.0.1:{port}", runtime=runtime)
+        yield LiveNode(url=f"http://127.0.0.1:{port}", runtime=runtime, app=app)
     finally:
         server.should_exit = True
         thread.join(timeout=30)
@@ -180,7 +184,9 @@ def serve(runtime: Runtime) -> Iterator[LiveNode]:
 
 @pytest.fixture
 def node(live_node: LiveNode, engine: Engine) -> LiveNode:
-    """The live node, with an empty database for this test."""
+    """The live node, with an empty database (and no failed-auth counts) for this test."""
+    if live_node.app is not None:
+        live_node.app.state.auth_throttle.reset()
     return live_node
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query, Security
+from fastapi import APIRouter, Body, Depends, Query, Request, Security
 from fastapi.security import APIKeyHeader
 
 from node.auth import service
@@ -17,6 +17,7 @@ from node.auth.schemas import (
     Permission,
 )
 from node.auth.service import Caller
+from node.auth.throttle import AuthThrottle
 from node.runtime import RuntimeDep, SessionDep
 from node.web import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ApiError, Success, success
 
@@ -34,12 +35,21 @@ class RequirePermission:
 
     def __call__(
         self,
+        request: Request,
         runtime: RuntimeDep,
         session: SessionDep,
         token: Annotated[str | None, Security(token_header)] = None,
     ) -> Caller:
+        throttle = auth_throttle(request)
+        address = client_address(request)
+        if throttle is not None:
+            wait_s = throttle.retry_after_s(address)
+            if wait_s is not None:
+                raise too_many_failures(wait_s)
         caller = service.authenticate(session, runtime.secrets, token)
         if caller is None:
+            if token and throttle is not None:
+                throttle.failed(address)
             raise ApiError(401, "missing, unknown or revoked API key", code="unauthorized")
         if self.permission is None:
             return caller
@@ -51,6 +61,26 @@ class RequirePermission:
                 403, f"this API key lacks the {self.permission} permission", code="forbidden"
             )
         return caller
+
+
+def auth_throttle(request: Request) -> AuthThrottle | None:
+    """The app's failed-auth throttle (node.app makes one per app from the settings)."""
+    throttle = getattr(request.app.state, "auth_throttle", None)
+    return throttle if isinstance(throttle, AuthThrottle) else None
+
+
+def client_address(request: Request) -> str:
+    """The peer's address (behind a proxy, as uvicorn's --forwarded-allow-ips lets it say)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
+def too_many_failures(wait_s: int) -> ApiError:
+    return ApiError(
+        429,
+        f"too many failed API key checks from this address; try again in {wait_s} s",
+        code="too_many_failed_auth",
+        headers={"Retry-After": str(wait_s)},
+    )
 
 
 AnyKey = Annotated[Caller, Depends(RequirePermission(None))]

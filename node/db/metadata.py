@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 import node.agents.models
 import node.auth.models
 import node.billing.models
+import node.idempotency.models
 import node.payments.models
 import node.pricing.models
 import node.purchases.models

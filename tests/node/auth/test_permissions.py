@@ -120,3 +120,34 @@ def test_public_routes_need_no_key(node: LiveNode) -> None:
         response = call(node, None, "GET", path)
         assert response.status_code == 200
         assert response.json()["data"]["status"] == "ok"
+
+
+def test_a_key_of_other_networks_is_refused_with_a_clear_403(
+    node: LiveNode, session: Session, secret_box: SecretBox
+) -> None:
+    """Issue #10: API keys of one network refused on another. A key limited to Preprod and
+    Mainnet, on this Devnet node: refused by routes that name a network and by those that take
+    none (the node serves one network), before its body is even read."""
+    token = make_key(
+        session, secret_box, permission="ReadAndPay", NetworkLimit=["Preprod", "Mainnet"]
+    )
+    with node.client(token) as client:
+        answers = [
+            client.get("/api/v1/payment", params={"network": "Devnet"}),
+            client.get("/api/v1/webhooks"),
+            client.get("/api/v1/wallet"),
+            client.post("/api/v1/payment", json={"network": "Mainnet"}),
+            client.post("/api/v1/purchase", json={}),
+        ]
+        for answer in answers:
+            assert answer.status_code == 403, (answer.request.url, answer.text)
+            error = answer.json()["error"]
+            assert error["code"] == "forbidden_network"
+            assert error["message"] == "this API key is not valid on Devnet"
+        # the key may still read its own status, which shows why it is refused
+        status = client.get("/api/v1/api-key-status")
+        assert status.status_code == 200
+        assert status.json()["data"]["NetworkLimit"] == ["Preprod", "Mainnet"]
+    devnet_key = make_key(session, secret_box, permission="ReadAndPay", NetworkLimit=["Devnet"])
+    with node.client(devnet_key) as client:
+        assert client.get("/api/v1/webhooks").status_code == 200
