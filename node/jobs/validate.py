@@ -39,11 +39,24 @@ def _optional(spec: InputField) -> bool:
     return spec.type == "none" or (_rule(spec, "optional") or "").lower() == "true"
 
 
+def _limit(spec: InputField, name: str, field: str) -> Decimal | None:
+    text = _rule(spec, name)
+    if text is None:
+        return None
+    try:
+        limit = Decimal(text)
+    except ArithmeticError:  # decimal.InvalidOperation
+        limit = Decimal("NaN")
+    if not limit.is_finite():
+        raise InputError(field, f"the input schema's {name} {text!r} is not a number")
+    return limit
+
+
 def _bounds(spec: InputField, measured: Decimal, what: str, field: str) -> None:
-    low, high = _rule(spec, "min"), _rule(spec, "max")
-    if low is not None and measured < Decimal(low):
+    low, high = _limit(spec, "min", field), _limit(spec, "max", field)
+    if low is not None and measured < low:
         raise InputError(field, f"{what} must be at least {low}")
-    if high is not None and measured > Decimal(high):
+    if high is not None and measured > high:
         raise InputError(field, f"{what} must be at most {high}")
 
 
@@ -60,7 +73,11 @@ def _text(spec: InputField, value: Any, field: str) -> None:
 def _number(spec: InputField, value: Any, field: str) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
         raise InputError(field, "must be a number")
-    _bounds(spec, Decimal(str(value)), "it", field)
+    # an int as it is (str() refuses over 4300 digits); a float through its shortest digits
+    measured = Decimal(value) if isinstance(value, int) else Decimal(str(value))
+    if not measured.is_finite():  # JSON as Python reads it has NaN and Infinity
+        raise InputError(field, "must be a finite number")
+    _bounds(spec, measured, "it", field)
 
 
 def _choice(spec: InputField, value: Any, field: str) -> None:

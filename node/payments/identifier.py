@@ -64,7 +64,8 @@ def _decompress_bytes(data: bytes) -> str:
     chars = "".join(chr(int.from_bytes(data[i : i + 2], "big")) for i in range(0, len(data), 2))
     try:
         text = LZString().decompress(chars)
-    except (IndexError, KeyError, TypeError, ValueError) as error:
+    # lzstring fails on foreign data in several ways, an UnboundLocalError among them
+    except (IndexError, KeyError, TypeError, ValueError, NameError, RecursionError) as error:
         raise IdentifierError(f"not lz-string data: {error}") from error
     if not isinstance(text, str) or not text:
         raise IdentifierError("not lz-string data")

@@ -86,5 +86,9 @@ def _reject_constant(name: str) -> Any:
 
 
 def parse_json(text: str | bytes) -> Any:
-    """JSON with every non-integer number read as a Decimal: no float ever holds a price."""
-    return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    """JSON with every non-integer number read as a Decimal: no float ever holds a price.
+    ValueError for anything that is not JSON, nesting too deep for the parser included."""
+    try:
+        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    except RecursionError as error:
+        raise ValueError("JSON nested too deeply") from error

@@ -12,6 +12,7 @@ from typing import Any
 
 import cbor2
 from pycardano import Address, Network
+from pycardano.exception import PyCardanoException
 
 from contracts.datums import EscrowDatum, PlutusAddress, PubKeyCredential
 from node.chain.port import TxIo, TxUtxos
@@ -65,17 +66,36 @@ def _redeemers(witnesses: dict[int, Any]) -> dict[int, int]:
     return spends
 
 
+# What reading a malformed transaction can raise (cbor2, pycardano, the shapes we index into);
+# pycardano asserts a hash's size (an address of a wrong length is an AssertionError).
+_MALFORMED = (
+    AssertionError,
+    cbor2.CBORDecodeError,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    OverflowError,
+    RecursionError,
+    PyCardanoException,
+)
+
+
 def read_cbor(raw: bytes, tx_hash: str = "") -> CborFacts:
+    """The facts of a transaction's CBOR; DecodeError for bytes that are not a transaction."""
     try:
         body, witnesses, is_valid, _aux = cbor2.loads(raw)
         inputs = sorted((bytes(i[0]).hex(), int(i[1])) for i in _items(body[0]))
         outputs = tuple(_output(tx_hash, index, o) for index, o in enumerate(_items(body[1])))
-    except (cbor2.CBORDecodeError, ValueError, TypeError, KeyError, IndexError) as error:
-        raise DecodeError(f"not a transaction: {error}") from error
-    signers = frozenset(
-        hashlib.blake2b(bytes(w[0]), digest_size=28).hexdigest() for w in _items(witnesses.get(0))
-    )
-    return CborFacts(int(body[2]), bool(is_valid), inputs, _redeemers(witnesses), signers, outputs)
+        signers = frozenset(
+            hashlib.blake2b(bytes(w[0]), digest_size=28).hexdigest()
+            for w in _items(witnesses.get(0))
+        )
+        fee, redeemers = int(body[2]), _redeemers(witnesses)
+    except _MALFORMED as error:
+        raise DecodeError(f"not a transaction: {type(error).__name__}: {error}") from error
+    return CborFacts(fee, bool(is_valid), inputs, redeemers, signers, outputs)
 
 
 def _output(tx_hash: str, index: int, output: Any) -> TxIo:
