@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench openapi contracts clean
+.PHONY: run test soak lint bench report openapi contracts clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "paynode needs Python >= 3.11"'
@@ -20,7 +20,11 @@ run: $(STAMP)
 # stay whole); most of a test's time is spent waiting on a devnet or a subprocess, not on a core.
 TEST_WORKERS ?= 3
 test: $(STAMP)
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not soak" $(PYTEST_ARGS)
+
+# The long scenarios (load with two replicas, faults under load): CI runs them after `make test`.
+soak: $(STAMP)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m soak $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -30,6 +34,10 @@ lint: $(STAMP)
 bench: $(STAMP)
 	@scripts=$$(ls bench/*.py 2>/dev/null); [ -n "$$scripts" ] || { echo "no benchmarks yet"; exit 0; }; \
 	for script in $$scripts; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+# Every benchmark, then BENCHMARKS.md from their figures
+report: $(STAMP)
+	$(BIN)/python bench/report.py
 
 # Recompile the on-chain contracts (pinned OpShin, -O3) into contracts/build/
 contracts: $(STAMP)

@@ -40,6 +40,10 @@ def _feed(feed: DiffFeed) -> str:
 
 
 DEFAULT_TIMEOUT_S = 30.0
+# Idle connections are dropped well before a server would close them (uvicorn after 5 s, as
+# httpx's own default): a request sent on a connection the server is closing at that moment
+# fails with "Server disconnected without sending a response" (seen polling two replicas).
+LIMITS = httpx.Limits(keepalive_expiry=2.0)
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -390,7 +394,9 @@ class PaynodeClient:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.network = network
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout_s, transport=transport)
+        self._http = httpx.Client(
+            base_url=self.base_url, timeout=timeout_s, transport=transport, limits=LIMITS
+        )
 
     def close(self) -> None:
         self._http.close()

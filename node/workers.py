@@ -40,11 +40,13 @@ REGISTRY_SYNC_EVERY_MS = 30_000
 STEPS: list[WorkerStep] = [
     WorkerStep("registry.process_requests", agents.process_registry_requests),
     WorkerStep("registry.confirm_transactions", agents.confirm_registry_transactions),
+    WorkerStep("wallets.resolve_after_restart", wallets.resolve_after_restart),
     WorkerStep("sync.escrow", sync.sync_step),
     WorkerStep("sync.registry", registry_sync.registry_sync_step, REGISTRY_SYNC_EVERY_MS),
     WorkerStep("payments.follow_chain", payments.follow_chain),
     WorkerStep("payments.decide", payments.decide),
     WorkerStep("payments.carry_out", payments.carry_out),
+    WorkerStep("payments.resolve_transactions", payments.resolve_transactions),
     WorkerStep("purchases.follow_chain", purchases.follow_chain),
     WorkerStep("purchases.automatic_refunds", purchases.request_automatic_refunds),
     WorkerStep("purchases.time_out_unpaid", purchases.time_out_unpaid),

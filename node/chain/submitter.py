@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from node import failpoints
 from node.chain.builders import BuiltTx
 from node.chain.port import (
     ChainNotFound,
@@ -61,8 +62,10 @@ class Submitter:
         self.journal = journal
 
     def submit(self, built: BuiltTx) -> Outcome:
+        failpoints.hit("before_journal", built.kind)
         self.journal.record(built)  # before sending: the intent survives a crash
-        return self._send(built.tx_hash, built.cbor)
+        failpoints.hit("after_sign", built.kind)
+        return self._send(built.tx_hash, built.cbor, built.kind)
 
     def resolve(self) -> list[Outcome]:
         """Settle every unresolved transaction from chain facts; re-send the same bytes of those
@@ -89,9 +92,10 @@ class Submitter:
                 outcomes.append(self._send(entry.tx_hash, entry.signed_cbor))
         return outcomes
 
-    def _send(self, tx_hash: str, signed_cbor: bytes) -> Outcome:
+    def _send(self, tx_hash: str, signed_cbor: bytes, kind: str = "") -> Outcome:
         try:
             self.chain.submit(signed_cbor)
+            failpoints.hit("after_submit", kind)
         except SubmitOutcomeUnknown as error:
             return self._mark(tx_hash, OUTCOME_UNKNOWN, str(error))
         except ChainUnavailable as error:

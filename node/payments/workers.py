@@ -7,11 +7,15 @@
 - `decide`: ResultSubmitted after the unlock time → WithdrawRequested (automatic collection).
 - `carry_out`: SubmitResult / Withdraw / AuthorizeRefund requested → the transaction built and
   signed by the selling wallet, the intended hash stored (→ *Initiated) before it is sent.
+- `resolve_transactions`: an Initiated action whose transaction never left (Blockfrost answered
+  only 429/5xx) or was sent with its answer lost → the submitter asks the chain, re-sends the same
+  bytes, or marks it expired / refused (which `follow_chain` then reports).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,7 +26,7 @@ from sqlmodel import Session, col, select
 from node.chain.builders import Actor, BuildError, BuiltTx, EscrowBuilders
 from node.chain.context import PortChainContext
 from node.chain.port import ChainUnavailable
-from node.chain.submitter import REJECTED, Outcome
+from node.chain.submitter import REJECTED, UNRESOLVED, Outcome
 from node.clock import now_ms
 from node.config import SlotConfig
 from node.payments import checks as _checks  # noqa: F401  (registers the lock check)
@@ -42,9 +46,11 @@ from node.wallets.models import HotWallet, TxStatus, WalletTransaction
 from node.wallets.service import (
     WalletBusy,
     pending_inputs,
+    resolve_journals,
     spend_from_wallet,
     wallet_actor,
 )
+from node.wallets.workers import PROCESS_STARTED_MS
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +59,8 @@ S = OnChainState
 ROWS_PER_TICK = 200
 UNPAID_GRACE_MS = 5 * 60_000
 WALLET_WAIT_MS = 2_000
+CARRY_OUT_BUDGET_MS = 20_000  # building per tick, at most (then the next steps run)
+RESOLVE_AFTER_MS = 60_000  # ask the chain about a sent transaction after this long
 TERMINAL = {S.WITHDRAWN.value, S.REFUND_WITHDRAWN.value, S.DISPUTED_WITHDRAWN.value}
 MANUAL = None  # in the matrix: WaitingForManualAction
 
@@ -139,7 +147,7 @@ def _follow_one(runtime: Runtime, payment_id: str, now: int) -> int:
             return 0
         mirror = mirror_of(session, row)
         state = on_chain_state(row, mirror)
-        if state is not None and state != row.seen_state:
+        if state is not None and (state != row.seen_state or _landed(row, mirror)):
             _changed(session, row, mirror, state)
         elif mirror is None and _unpaid_too_long(row, now):
             _timed_out(session, row)
@@ -149,15 +157,27 @@ def _follow_one(runtime: Runtime, payment_id: str, now: int) -> int:
         return 1
 
 
+def _landed(row: PaymentRequest, mirror: EscrowMirror | None) -> bool:
+    """An Initiated action whose own transaction is the escrow's last: done, even when the
+    state did not change (a result submitted again on ResultSubmitted stays ResultSubmitted)."""
+    initiated = str(row.next_action).endswith("Initiated") and row.intended_tx_hash is not None
+    return initiated and mirror is not None and mirror.last_tx_hash == row.intended_tx_hash
+
+
 def _changed(
     session: Session, row: PaymentRequest, mirror: EscrowMirror | None, state: str
 ) -> None:
+    first_sight, moved = row.seen_state is None, state != row.seen_state
     row.seen_state = state
     if state == INVALID_STATE:
         note = (mirror.invalid_reason if mirror else None) or "the lock is not what was agreed"
         set_action(session, row, A.WAITING_FOR_MANUAL_ACTION, error=(ErrorType.UNKNOWN, note))
     elif row.next_action != A.WAITING_FOR_MANUAL_ACTION:
         action = next_action(row.next_action, state)
+        if first_sight and row.next_action == A.SUBMIT_RESULT_INITIATED and state == "FundsLocked":
+            # the lock seen here only after the agent (reading the mirror) sent its result: not
+            # a change back to FundsLocked, the result's transaction is still on its way
+            action = row.next_action
         if action is MANUAL:
             note = f"unexpected on-chain state {state} during {row.next_action!s}"
             set_action(session, row, A.WAITING_FOR_MANUAL_ACTION, error=(ErrorType.UNKNOWN, note))
@@ -165,7 +185,8 @@ def _changed(
             set_action(session, row, action)
     row.updated_at = now_ms()
     session.add(row)
-    events.payment_event(session, events.PAYMENT_ON_CHAIN_STATUS_CHANGED, row, state)
+    if moved:
+        events.payment_event(session, events.PAYMENT_ON_CHAIN_STATUS_CHANGED, row, state)
 
 
 def _unpaid_too_long(row: PaymentRequest, now: int) -> bool:
@@ -190,8 +211,19 @@ def _tx_failed(session: Session, row: PaymentRequest) -> bool:
     entry = session.exec(
         select(WalletTransaction).where(WalletTransaction.tx_hash == row.intended_tx_hash)
     ).first()
+    if entry is None and row.updated_at < max(PROCESS_STARTED_MS, now_ms() - NEVER_SENT_MS):
+        # Initiated, and the process died before the journal kept the transaction: it was never
+        # signed into the journal, so never sent; build it again (failpoint before_journal)
+        set_action(session, row, REQUESTED_OF[row.next_action])
+        return True
     if entry is None or entry.status not in (TxStatus.REJECTED, TxStatus.EXPIRED):
         return False
+    if entry.status == TxStatus.EXPIRED:
+        # it can never land and spent nothing (a rollback took it off the chain and its validity
+        # ran out, or its parent expired): the escrow still waits for the action, build it anew
+        logger.info("payment %s: %s expired, requested again", row.id, row.intended_tx_hash)
+        set_action(session, row, REQUESTED_OF[row.next_action])
+        return True
     note = f"transaction {row.intended_tx_hash} {entry.status!s}: {entry.last_error or ''}"
     set_action(session, row, A.WAITING_FOR_MANUAL_ACTION, error=(ErrorType.NETWORK_ERROR, note))
     return True
@@ -201,7 +233,10 @@ def _tx_failed(session: Session, row: PaymentRequest) -> bool:
 
 
 def decide(runtime: Runtime) -> int:
-    """ResultSubmitted and nothing else to do once the unlock time passed → WithdrawRequested."""
+    """ResultSubmitted and nothing else to do once the unlock time passed → WithdrawRequested.
+    The rows are claimed: an unlocked read would, at its commit, write WithdrawRequested over the
+    WithdrawInitiated another replica's carry_out set meanwhile (then the collection, landed, is
+    "unexpected on-chain state Withdrawn during WithdrawRequested")."""
     if runtime.chain is None:
         return 0
     now = runtime.clock()
@@ -214,6 +249,7 @@ def decide(runtime: Runtime) -> int:
             .where(col(PaymentRequest.error_type).is_(None))
             .where(PaymentRequest.seen_state == S.RESULT_SUBMITTED.value)
             .limit(ROWS_PER_TICK)
+            .with_for_update(skip_locked=True)  # a replica's carry_out or decide has it: skip
         ).all()
         for row in rows:
             mirror = mirror_of(session, row)
@@ -253,6 +289,8 @@ MOVES = {
     A.WITHDRAW_REQUESTED: Move(A.WITHDRAW_INITIATED, _withdraw),
     A.AUTHORIZE_REFUND_REQUESTED: Move(A.AUTHORIZE_REFUND_INITIATED, _authorize),
 }
+REQUESTED_OF = {move.initiated: requested for requested, move in MOVES.items()}
+NEVER_SENT_MS = 120_000  # Initiated without a journal row this long: it never left
 
 
 def unit_value(unit: str, quantity: int) -> Value:
@@ -289,12 +327,15 @@ def slot_config_of(runtime: Runtime) -> SlotConfig:
 
 
 def carry_out(runtime: Runtime) -> int:
-    """Build, record and send every requested escrow action (one per payment per tick)."""
+    """Build, record and send every requested escrow action (one per payment per tick). A wallet
+    another replica is spending from is left for the next tick after its first WalletBusy (not
+    waited for once per payment), and a tick stops building after CARRY_OUT_BUDGET_MS, so the
+    node's other steps (the sync first) run between long runs of transactions."""
     if runtime.chain is None:
         return 0
     with Session(runtime.engine) as session:
-        ids = session.exec(
-            select(PaymentRequest.id)
+        rows = session.exec(
+            select(PaymentRequest.id, PaymentRequest.selling_wallet_id)
             .where(PaymentRequest.network == runtime.profile.name)
             .where(col(PaymentRequest.next_action).in_(list(MOVES)))
             .where(col(PaymentRequest.error_type).is_(None))
@@ -302,10 +343,19 @@ def carry_out(runtime: Runtime) -> int:
             .limit(ROWS_PER_TICK)
         ).all()
     moved = 0
-    for payment_id in ids:
+    busy: set[str] = set()
+    deadline = time.monotonic() + CARRY_OUT_BUDGET_MS / 1000
+    for payment_id, wallet_id in rows:
+        if time.monotonic() > deadline:
+            break
+        if wallet_id in busy:
+            continue
         try:
             moved += _carry_out_one(runtime, payment_id)
-        except (WalletBusy, ChainUnavailable) as error:
+        except WalletBusy as error:
+            busy.add(wallet_id)
+            logger.info("payment %s waits: %s", payment_id, error)
+        except ChainUnavailable as error:
             logger.info("payment %s waits: %s", payment_id, error)
     return moved
 
@@ -415,3 +465,31 @@ def _initiate(
     row.next_action = initiated
     record_action(session, row, tx)
     session.commit()
+
+
+# --- transactions whose outcome is not known ----------------------------------------------------
+
+
+def resolve_transactions(runtime: Runtime) -> int:
+    """Initiated actions whose journal entry is still unresolved (Signed: it never left, every
+    attempt answered 429/5xx; Submitted or OutcomeUnknown: not seen on chain) a while after its
+    last attempt: the submitter settles the wallet's journal from chain facts and re-sends only the
+    same signed bytes. Nothing is ever re-signed here. Returns the wallets resolved."""
+    if runtime.chain is None:
+        return 0
+    stale = now_ms() - RESOLVE_AFTER_MS
+    initiated = [move.initiated for move in MOVES.values()]
+    with Session(runtime.engine) as session:
+        wallet_ids = session.exec(
+            select(WalletTransaction.wallet_id)
+            .join(
+                PaymentRequest,
+                col(PaymentRequest.intended_tx_hash) == col(WalletTransaction.tx_hash),
+            )
+            .where(PaymentRequest.network == runtime.profile.name)
+            .where(col(PaymentRequest.next_action).in_(initiated))
+            .where(col(WalletTransaction.status).in_(UNRESOLVED))
+            .where(col(WalletTransaction.updated_at) < stale)
+            .distinct()
+        ).all()
+    return resolve_journals(runtime.chain, runtime.engine, wallet_ids, "its transactions")

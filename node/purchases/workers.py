@@ -31,7 +31,7 @@ from node.chain.blockfrost import value_of
 from node.chain.builders import Actor, BuiltTx, EscrowBuilders, LockRequest
 from node.chain.context import PortChainContext
 from node.chain.port import ChainError, ChainUnavailable
-from node.chain.submitter import REJECTED, UNRESOLVED, Outcome, Submitter
+from node.chain.submitter import REJECTED, UNRESOLVED, Outcome
 from node.clock import now_ms
 from node.config import NetworkProfile
 from node.payments.identifier import decode_blockchain_identifier
@@ -45,11 +45,12 @@ from node.sync.service import escrow_utxo
 from node.wallets.models import HotWallet, TxStatus, WalletTransaction
 from node.wallets.service import (
     WalletBusy,
-    WalletJournal,
     pending_inputs,
+    resolve_journals,
     spend_from_wallet,
     wallet_actor,
 )
+from node.wallets.workers import PROCESS_STARTED_MS
 
 logger = logging.getLogger(__name__)
 
@@ -641,11 +642,7 @@ def _resend(runtime: Runtime, txs: Sequence[WalletTransaction]) -> None:
     assert runtime.chain is not None
     stale = now_ms() - RESOLVE_AFTER_MS
     wallets = {tx.wallet_id for tx in txs if tx.status in UNRESOLVED and tx.updated_at < stale}
-    for wallet_id in sorted(wallets):
-        try:
-            Submitter(runtime.chain, WalletJournal(runtime.engine, wallet_id)).resolve()
-        except ChainError as error:
-            logger.info("wallet %s: resolving its transactions waits: %s", wallet_id, error)
+    resolve_journals(runtime.chain, runtime.engine, wallets, "its transactions")
 
 
 def _settle(runtime: Runtime, purchase_id: str) -> int:
@@ -657,7 +654,8 @@ def _settle(runtime: Runtime, purchase_id: str) -> int:
             select(WalletTransaction).where(WalletTransaction.tx_hash == purchase.intended_tx_hash)
         ).first()
         initiated = purchase.next_action
-        if tx is None and now_ms() - purchase.updated_at < NEVER_SENT_MS:
+        never_sent = max(PROCESS_STARTED_MS, now_ms() - NEVER_SENT_MS)  # or left by a dead process
+        if tx is None and purchase.updated_at >= never_sent:
             return 0
         if tx is None or tx.status == TxStatus.EXPIRED:
             return _retry(session, purchase)

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from node.agents.models import RegistryRequest
@@ -78,7 +79,11 @@ def sync_registry(
                 session.add(_mirrored(known.get(unit), agent, network, policy_id))
                 read += 1
         gone = _mark_gone(session, (row for unit, row in known.items() if unit not in listing))
-        session.commit()
+        try:
+            session.commit()
+        except IntegrityError:  # another replica mirrored the same new asset meanwhile
+            session.rollback()
+            return RegistrySyncReport(listed=len(listing), read=0, gone=0)
     return RegistrySyncReport(listed=len(listing), read=read, gone=gone)
 
 

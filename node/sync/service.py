@@ -13,6 +13,7 @@ its position, height and block time in the history.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -20,9 +21,11 @@ from typing import Any
 
 from pycardano import Address, RawPlutusData, TransactionInput, TransactionOutput, UTxO
 from sqlalchemy import Engine, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from contracts.datums import EscrowDatum
+from node import failpoints
 from node.billing.ledger import Contribution, apply_change, contribution, settled_amounts
 from node.chain.blockfrost import value_of
 from node.chain.port import AddressTx, ChainPort, Tip, TxIo, TxUtxos
@@ -65,10 +68,14 @@ from node.sync.models import (
     TxKind,
     Validity,
 )
+from node.wallets.models import TxStatus, WalletTransaction
 
 PAGE_SIZE = 100
 FORK_SEARCH_LIMIT = 2_000  # recorded transactions compared with the history after a rollback
 Progress = Callable[[int, int], None]  # (height reached, tip height)
+
+
+logger = logging.getLogger(__name__)
 
 
 class ConcurrentSync(Exception):
@@ -195,7 +202,7 @@ class _Run:
                 self._finish(checkpoint.position, tip.height, tip.hash, drained=True)
             return
         if not checkpoint.outputs_tracked:
-            checkpoint = _start_tracking_outputs(self.engine, self.target)
+            checkpoint = _start_tracking_outputs(self.engine, self.target, checkpoint)
         position = self._check_for_rollback(checkpoint)
         limit = tip.height - self.target.required_confirmations
         caught_up = drained = False
@@ -220,7 +227,9 @@ class _Run:
         if _same(self.entry(checkpoint.position), checkpoint.last_tx_hash, checkpoint):
             return checkpoint.position
         fork = self._fork_position()
-        self.report.rolled_back = revert_after(self.engine, self.target, fork, rollback=True)
+        self.report.rolled_back = revert_after(
+            self.engine, self.target, fork, rollback=True, expect=checkpoint
+        )
         self.pages.clear()
         return fork
 
@@ -304,13 +313,19 @@ def load_checkpoint(engine: Engine, target: SyncTarget) -> SyncCheckpoint:
                 id=new_id(), network=target.network, address=target.address, updated_at=now_ms()
             )
             session.add(row)
-            session.commit()
+            try:
+                session.commit()
+            except IntegrityError:  # another replica's first sync made it at the same moment
+                session.rollback()
+                return session.exec(query).one()
         return row
 
 
-def _start_tracking_outputs(engine: Engine, target: SyncTarget) -> SyncCheckpoint:
+def _start_tracking_outputs(
+    engine: Engine, target: SyncTarget, read: SyncCheckpoint
+) -> SyncCheckpoint:
     """A mirror from before sync_output: run the history again from the start to fill it."""
-    revert_after(engine, target, 0, rollback=False)
+    revert_after(engine, target, 0, rollback=False, expect=read)
     with Session(engine, expire_on_commit=False) as session:
         checkpoint = _checkpoint_row(session, target, lock=True)
         checkpoint.outputs_tracked = True
@@ -333,6 +348,7 @@ def process_transaction(
         utxos = TxUtxos(entry.tx_hash, _spent_outputs(engine, target, cbor), list(cbor.outputs))
     facts = TxFacts(entry, utxos, cbor, target.address, target.network_id)
     classified = classify(facts)
+    failpoints.hit("before_sync", classified.kind)
     with Session(engine, expire_on_commit=False) as session:
         checkpoint = _checkpoint_row(session, target, lock=True)
         if checkpoint.position != position - 1:
@@ -346,6 +362,8 @@ def process_transaction(
         checkpoint.txs_synced += 1
         checkpoint.updated_at = now_ms()
         session.add(checkpoint)
+        session.flush()
+        failpoints.hit("in_sync", classified.kind)
         session.commit()
     return classified
 
@@ -655,11 +673,22 @@ def _amounts(value: object) -> dict[str, int]:
 # rollbacks and rescans -----------------------------------------------------------------------
 
 
-def revert_after(engine: Engine, target: SyncTarget, position: int, *, rollback: bool) -> int:
+def revert_after(
+    engine: Engine,
+    target: SyncTarget,
+    position: int,
+    *,
+    rollback: bool,
+    expect: SyncCheckpoint | None = None,
+) -> int:
     """Mark every recorded transaction after `position` RolledBack, recompute the escrows they
-    touched, and move the checkpoint to `position`. Returns how many transactions were reverted."""
+    touched, and move the checkpoint to `position`. Returns how many transactions were reverted.
+    `expect`: the checkpoint as the run read it; if another replica's sync moved it meanwhile,
+    ConcurrentSync (the decision was made on what is no longer there)."""
     with Session(engine, expire_on_commit=False) as session:
         checkpoint = _checkpoint_row(session, target, lock=True)
+        if expect is not None and _moved(checkpoint, expect):
+            raise ConcurrentSync(f"checkpoint at {checkpoint.position}, read {expect.position}")
         txs = session.exec(
             select(SyncTransaction).where(
                 SyncTransaction.network == target.network,
@@ -674,9 +703,15 @@ def revert_after(engine: Engine, target: SyncTarget, position: int, *, rollback:
             session.add(tx)
         _revert_outputs(session, target, position)
         _revert_events(session, hashes)
+        _unconfirm_journals(session, hashes)
         _move_checkpoint(session, target, checkpoint, position, rollback)
         session.commit()
         return len(txs)
+
+
+def _moved(checkpoint: SyncCheckpoint, read: SyncCheckpoint) -> bool:
+    now = (checkpoint.position, checkpoint.last_tx_hash, checkpoint.outputs_tracked)
+    return now != (read.position, read.last_tx_hash, read.outputs_tracked)
 
 
 def _revert_outputs(session: Session, target: SyncTarget, position: int) -> None:
@@ -689,6 +724,20 @@ def _revert_outputs(session: Session, target: SyncTarget, position: int) -> None
         )
         .values(status=RowStatus.ROLLED_BACK)
     )
+
+
+def _unconfirm_journals(session: Session, hashes: list[str]) -> None:
+    """Our wallets' transactions a rollback took off the chain are unresolved again: their
+    outputs are no longer there to spend, and the submitter re-sends them (back in a block:
+    Confirmed again) or, once their validity runs out, marks them Expired with what chains on
+    them."""
+    for chunk in range(0, len(hashes), 500):
+        session.execute(
+            update(WalletTransaction)
+            .where(col(WalletTransaction.tx_hash).in_(hashes[chunk : chunk + 500]))
+            .where(col(WalletTransaction.status) == TxStatus.CONFIRMED)
+            .values(status=TxStatus.SUBMITTED, last_error="rolled back", updated_at=now_ms())
+        )
 
 
 def _revert_events(session: Session, hashes: list[str]) -> None:
@@ -807,8 +856,14 @@ def sync_runtime(runtime: Runtime, *, progress: Progress | None = None) -> SyncR
 
 
 def sync_step(runtime: Runtime) -> int:
-    """The worker step: one pass, the number of transactions it synced."""
-    return sync_runtime(runtime).processed
+    """The worker step: one pass, the number of transactions it synced. Replicas sharing one
+    database race for the same transactions: the one that finds the checkpoint moved by another
+    stops (nothing of its pass was written) and the next tick goes on from there."""
+    try:
+        return sync_runtime(runtime).processed
+    except ConcurrentSync as moved:
+        logger.debug("sync: another replica synced meanwhile (%s)", moved)
+        return 0
 
 
 def sync_metrics(session: Session, network: str) -> list[dict[str, object]]:

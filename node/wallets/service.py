@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
 import secrets
+import socket
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,7 +21,7 @@ from sqlmodel import Session, col, select
 from node.chain.addresses import AddressError, parse_address
 from node.chain.builders import Actor, BuiltTx
 from node.chain.context import PortChainContext
-from node.chain.port import ChainNotFound, ChainPort
+from node.chain.port import ChainError, ChainNotFound, ChainPort
 from node.chain.submitter import UNRESOLVED, JournalEntry, Outcome, Submitter
 from node.clock import iso_from_ms, now_ms
 from node.config import NetworkProfile
@@ -27,6 +31,8 @@ from node.wallets.keys import MnemonicError, WalletKeys, derive_keys, generate_m
 from node.wallets.models import HotWallet, HotWalletType, TxStatus, WalletTransaction
 from node.wallets.schemas import WalletCreate, WalletOut, WalletSecret, WalletUpdate
 from node.web import conflict, field_error, not_found
+
+logger = logging.getLogger(__name__)
 
 
 def _associated_data(network: str, payment_key_hash: str) -> bytes:
@@ -185,9 +191,42 @@ class WalletBusy(Exception):
     """Another spender holds the wallet lock."""
 
 
+_HOST = hashlib.blake2b(socket.gethostname().encode(), digest_size=4).hexdigest()
+_PROCESS = f"p:{_HOST}:{os.getpid()}:{now_ms()}"  # on every lock this process takes
+
+
+def new_holder() -> str:
+    """A lock holder naming this process (host, pid, start), so that a restarted node can tell
+    a lock its killed predecessor left from one a live replica holds."""
+    return f"{_PROCESS}:{secrets.token_hex(8)}"
+
+
+def _left_by_dead_process(holder: str | None) -> bool:
+    """A holder taken by a process of this host that is gone: killed before it could unlock
+    (the same pid started at another time, as a container's pid 1 after a restart, or a pid that
+    no longer exists). Holders of other hosts, or unparseable ones, are never presumed dead."""
+    parts = (holder or "").split(":")
+    if len(parts) != 5 or parts[0] != "p" or parts[1] != _HOST:
+        return False
+    try:
+        pid, started = int(parts[2]), int(parts[3])
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        return f"p:{_HOST}:{pid}:{started}" != _PROCESS
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # alive, another user's
+    return False  # alive (or its pid reused): wait for the timeout
+
+
 def try_lock_wallet(engine: Engine, wallet_id: str, holder: str, timeout_ms: int) -> bool:
-    """Take the wallet lock if it is free or its holder let it expire. One atomic UPDATE, so it
-    holds across threads, processes and node replicas sharing one database."""
+    """Take the wallet lock if it is free, its holder let it expire, or its holder's process
+    died (`_left_by_dead_process`). One atomic UPDATE each, so it holds across threads, processes
+    and node replicas sharing one database."""
     now = now_ms()
     statement = (
         update(HotWallet)
@@ -202,7 +241,19 @@ def try_lock_wallet(engine: Engine, wallet_id: str, holder: str, timeout_ms: int
         .values(lock_holder=holder, locked_at=now)
     )
     with engine.begin() as connection:
-        return connection.execute(statement).rowcount == 1
+        if connection.execute(statement).rowcount == 1:
+            return True
+        current = connection.execute(
+            select(HotWallet.lock_holder).where(col(HotWallet.id) == wallet_id)
+        ).scalar_one_or_none()
+        if not _left_by_dead_process(current):
+            return False
+        taken = (
+            update(HotWallet)
+            .where(col(HotWallet.id) == wallet_id, col(HotWallet.lock_holder) == current)
+            .values(lock_holder=holder, locked_at=now)
+        )
+        return connection.execute(taken).rowcount == 1
 
 
 def unlock_wallet(engine: Engine, wallet_id: str, holder: str) -> bool:
@@ -221,7 +272,7 @@ def wallet_lock(
     engine: Engine, wallet_id: str, *, timeout_ms: int, wait_ms: int = 0, poll_ms: int = 50
 ) -> Iterator[str]:
     """Hold a wallet's lock for the block; waits up to `wait_ms`, then raises WalletBusy."""
-    holder = secrets.token_hex(16)
+    holder = new_holder()
     deadline = now_ms() + wait_ms
     while not try_lock_wallet(engine, wallet_id, holder, timeout_ms):
         if now_ms() >= deadline:
@@ -392,6 +443,20 @@ def outputs_to(tx_hash: str, signed_cbor: bytes, key_hash: bytes) -> list[UTxO]:
             txin = TransactionInput.from_primitive([bytes.fromhex(tx_hash), index])
             found.append(UTxO(txin, TransactionOutput.from_primitive(raw)))
     return found
+
+
+def resolve_journals(chain: ChainPort, engine: Engine, wallet_ids: Iterable[str], why: str) -> int:
+    """Settle each wallet's unresolved transactions from chain facts; the submitter re-sends only
+    their same signed bytes, never re-signs. A wallet the chain cannot answer for waits for the
+    next call. Returns the wallets resolved."""
+    resolved = 0
+    for wallet_id in sorted(set(wallet_ids)):
+        try:
+            Submitter(chain, WalletJournal(engine, wallet_id)).resolve()
+            resolved += 1
+        except ChainError as error:
+            logger.info("wallet %s: resolving %s waits: %s", wallet_id, why, error)
+    return resolved
 
 
 def settle_overdue(chain: ChainPort, journal: WalletJournal) -> None:

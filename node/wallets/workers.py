@@ -1,4 +1,5 @@
-"""The wallets' worker step: the low-balance watch (WALLET_LOW_BALANCE, masumi-protocol.md §9.3).
+"""The wallets' worker steps: the low-balance watch (WALLET_LOW_BALANCE, masumi-protocol.md §9.3),
+and the journal's transactions a previous node process left unresolved.
 
 Every hot wallet of the network has its lovelace read at most once per
 PAYNODE_WALLET_BALANCE_INTERVAL_S; one below PAYNODE_WALLET_LOW_BALANCE_LOVELACE sends the event
@@ -15,14 +16,18 @@ from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from node.chain.port import ChainError, ChainPort
+from node.chain.submitter import UNRESOLVED
 from node.clock import now_ms
 from node.config import NetworkProfile
 from node.runtime import Runtime
-from node.wallets.models import HotWallet
+from node.wallets.models import HotWallet, WalletTransaction
+from node.wallets.service import resolve_journals
 from node.webhooks.models import WebhookEvent
 from node.webhooks.service import emit
 
 logger = logging.getLogger(__name__)
+
+PROCESS_STARTED_MS = now_ms()  # a journal entry last touched before this was left by another
 
 
 def lovelace_of(chain: ChainPort, address: str) -> int:
@@ -102,3 +107,24 @@ def _check_balance(runtime: Runtime, wallet_id: str, threshold: int) -> int:
         session.add(wallet)
         session.commit()
         return sent
+
+
+def resolve_after_restart(runtime: Runtime) -> int:
+    """Worker step: the journal entries still unresolved that were last touched before this
+    process started. Their process died between recording and marking them (after signing,
+    after Blockfrost accepted, on an unknown outcome); nobody is about to send them, so the
+    submitter settles them from chain facts now and re-sends only their same signed bytes,
+    instead of waiting for the payments' and purchases' staleness delay. A re-sent entry is
+    marked again (after this start) and left to those steps. The wallets resolved."""
+    if runtime.chain is None:
+        return 0
+    with Session(runtime.engine) as session:
+        wallet_ids = session.exec(
+            select(WalletTransaction.wallet_id)
+            .join(HotWallet, col(HotWallet.id) == col(WalletTransaction.wallet_id))
+            .where(HotWallet.network == runtime.profile.name)
+            .where(col(WalletTransaction.status).in_(UNRESOLVED))
+            .where(col(WalletTransaction.updated_at) < PROCESS_STARTED_MS)
+            .distinct()
+        ).all()
+    return resolve_journals(runtime.chain, runtime.engine, wallet_ids, "after a restart")
